@@ -1,0 +1,20 @@
+"""Pure scoring of children and young people's routine outcome measures.
+
+No I/O, no asyncio, no Kafka: every function here is a deterministic function of its
+arguments, so the stream processors, the batch recomputation and the tests share one truth.
+"""
+
+from scoring.scorer import MEASURES, definition_of, score, score_batch
+from scoring.types import Change, InvalidResponse, MeasureDefinition, ResponseRange, Score
+
+__all__ = [
+    "MEASURES",
+    "Change",
+    "InvalidResponse",
+    "MeasureDefinition",
+    "ResponseRange",
+    "Score",
+    "definition_of",
+    "score",
+    "score_batch",
+]

@@ -1,0 +1,196 @@
+"""Score questionnaires: one at a time (:func:`score`) or as a numpy matrix (:func:`score_batch`).
+
+Both paths validate against the measure's definition and then call the *same* vectorised
+scorer, so a questionnaire scores identically whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scoring import gbo, honosca, ors, rcads, sdq
+from scoring.types import FloatArray, InvalidResponse, MeasureDefinition, Score
+
+MEASURES: Final[Mapping[str, MeasureDefinition]] = {
+    definition.code: definition
+    for definition in (
+        sdq.SDQ,
+        rcads.RCADS,
+        rcads.RCADS25,
+        honosca.HONOSCA,
+        ors.ORS,
+        ors.CORS,
+        ors.SRS,
+        ors.CSRS,
+        gbo.GBO,
+    )
+}
+
+
+def definition_of(measure: str, informant: str | None = None) -> MeasureDefinition:
+    """The definition of ``measure``, checking that ``informant`` (if given) completes it."""
+    definition = MEASURES.get(measure)
+    if definition is None:
+        raise InvalidResponse(
+            f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}",
+            error_code="schema.unknown_measure",
+            measure=measure,
+            allowed=", ".join(MEASURES),
+        )
+    if informant is not None and informant not in definition.informants:
+        allowed = ", ".join(sorted(definition.informants))
+        raise InvalidResponse(
+            f"{measure} has no {informant!r} informant; expected one of {allowed}",
+            error_code="schema.bad_informant",
+            measure=measure,
+            item="informant",
+            allowed=allowed,
+        )
+    return definition
+
+
+def _response_row(
+    definition: MeasureDefinition, informant: str, items: Mapping[str, object]
+) -> FloatArray:
+    columns = definition.columns[informant]
+    unknown = [key for key in items if key not in columns]
+    if unknown:
+        raise InvalidResponse(
+            f"{definition.code} ({informant}) has no item {unknown[0]!r}; "
+            f"expected keys {', '.join(columns)}",
+            error_code="schema.unknown_field",
+            measure=definition.code,
+            item=unknown[0],
+        )
+    missing = [key for key in columns if key in definition.required[informant] and key not in items]
+    if missing:
+        raise InvalidResponse(
+            f"{definition.code} ({informant}) item {missing[0]!r} is missing; every item key "
+            "must be sent (null for not answered)",
+            error_code="schema.missing_field",
+            measure=definition.code,
+            item=missing[0],
+        )
+    row = np.full(len(columns), np.nan)
+    for index, key in enumerate(columns):
+        value = items.get(key)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidResponse(
+                f"{definition.code} item {key!r} must be a number, got {value!r}",
+                error_code="schema.wrong_type",
+                measure=definition.code,
+                item=key,
+                allowed=definition.responses[key].describe(),
+            )
+        row[index] = float(value)
+    return row
+
+
+def _check_responses(definition: MeasureDefinition, informant: str, responses: FloatArray) -> None:
+    columns = definition.columns[informant]
+    for index, key in enumerate(columns):
+        column = responses[:, index]
+        allowed = definition.responses[key]
+        bad = ~allowed.valid(column)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InvalidResponse(
+                f"{definition.code} item {key!r} = {column[row]:g} is out of range; "
+                f"expected {allowed.describe()}",
+                error_code="schema.out_of_range",
+                measure=definition.code,
+                item=key,
+                allowed=allowed.describe(),
+            )
+        if definition.answer_required and key in definition.required[informant]:
+            unanswered = np.isnan(column)
+            if unanswered.any():
+                raise InvalidResponse(
+                    f"{definition.code} item {key!r} must be answered; every item is required",
+                    error_code="schema.missing_field",
+                    measure=definition.code,
+                    item=key,
+                    allowed=allowed.describe(),
+                )
+
+
+def _scalar(value: np.floating | float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def score(
+    measure: str,
+    informant: str,
+    items: Mapping[str, object],
+    *,
+    age: float | None = None,
+    sex: str | None = None,
+) -> Score:
+    """Score one questionnaire; raises :class:`InvalidResponse` naming what is wrong."""
+    definition = definition_of(measure, informant)
+    row = _response_row(definition, informant, items)[np.newaxis, :]
+    _check_responses(definition, informant, row)
+    ages = None if age is None else np.array([age], dtype=np.float64)
+    sexes = None if sex is None else np.array([sex], dtype=np.str_)
+    batch = definition.score_batch(informant, row, ages, sexes)
+    scales = {name: _scalar(values[0]) for name, values in batch.scales.items()}
+    t_scores = {name: _scalar(values[0]) for name, values in batch.t_scores.items()}
+    reading = definition.interpret(informant, scales, t_scores, age)
+    return Score(
+        measure=measure,
+        informant=informant,
+        scales=scales,
+        t_scores=t_scores,
+        bands=reading.bands,
+        caseness=reading.caseness,
+        prorated=frozenset(name for name, mask in batch.prorated.items() if mask[0]),
+        alerts=reading.alerts,
+    )
+
+
+def score_batch(
+    measure: str,
+    informant: str,
+    responses: NDArray[np.floating],
+    *,
+    ages: Sequence[float] | NDArray[np.floating] | None = None,
+    sexes: Sequence[str] | NDArray[np.str_] | None = None,
+) -> dict[str, FloatArray]:
+    """Score an ``(n, n_items)`` matrix (NaN = not answered) in one vectorised pass.
+
+    Columns follow ``MEASURES[measure].columns[informant]``; a matrix with only the required
+    leading columns (SDQ without its impact supplement) is accepted. Returns one array per
+    scale and, for T-scored measures, one per T-score under ``"<scale>_t"``.
+    """
+    definition = definition_of(measure, informant)
+    matrix = np.asarray(responses, dtype=np.float64)
+    columns = definition.columns[informant]
+    n_required = sum(1 for key in columns if key in definition.required[informant])
+    if matrix.ndim != 2 or matrix.shape[1] not in (len(columns), n_required):
+        raise InvalidResponse(
+            f"{measure} ({informant}) responses must be an (n, {len(columns)}) matrix "
+            f"(or (n, {n_required}) without optional items), got shape {matrix.shape}",
+            error_code="schema.wrong_type",
+            measure=measure,
+        )
+    if matrix.shape[1] < len(columns):
+        padding = np.full((matrix.shape[0], len(columns) - matrix.shape[1]), np.nan)
+        matrix = np.hstack([matrix, padding])
+    _check_responses(definition, informant, matrix)
+    age_array = None if ages is None else np.asarray(ages, dtype=np.float64)
+    sex_array = None if sexes is None else np.asarray(sexes, dtype=np.str_)
+    batch = definition.score_batch(informant, matrix, age_array, sex_array)
+    result = dict(batch.scales)
+    result.update({f"{name}_t": values for name, values in batch.t_scores.items()})
+    return result

@@ -1,0 +1,205 @@
+"""Value types and the shared machinery every measure module uses.
+
+A measure module declares *what* its questionnaire is (items, allowed responses, scales,
+bands) as a :class:`MeasureDefinition`; the arithmetic that several measures share
+(prorating with half-up rounding, banding, response checks) lives here once, so that a
+clinician can check each measure module line by line against its published guide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+Informant = Literal["self", "parent", "teacher", "clinician"]
+INFORMANTS: Final[tuple[str, ...]] = ("self", "parent", "teacher", "clinician")
+
+Method = Literal["default", "nhs", "unrounded"]
+METHODS: Final[tuple[str, ...]] = ("default", "nhs", "unrounded")
+
+Sex = Literal["male", "female"]
+
+ChangeCategory = Literal["reliable_improvement", "no_reliable_change", "reliable_deterioration"]
+
+
+class InvalidResponse(ValueError):
+    """A questionnaire that cannot be scored as given.
+
+    ``error_code`` uses the event contract's vocabulary (``schema.out_of_range`` …) so that
+    the validation layer can pass it through unchanged; ``item`` names the offending key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str,
+        measure: str | None = None,
+        item: str | None = None,
+        allowed: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.measure = measure
+        self.item = item
+        self.allowed = allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One scored questionnaire. Missing scales are ``None``; never NaN."""
+
+    measure: str
+    informant: str
+    scales: dict[str, float | None]
+    t_scores: dict[str, float | None] = field(default_factory=dict)
+    bands: dict[str, str | None] = field(default_factory=dict)
+    caseness: bool | None = None
+    prorated: frozenset[str] = frozenset()
+    alerts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Reliable change between a first and a last score of one scale."""
+
+    change: float
+    improvement: float
+    threshold: float | None
+    category: ChangeCategory | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRange:
+    """The values an item accepts: ``low``..``high`` in steps of ``step``, plus ``extra`` codes.
+
+    ``extra`` holds sentinel codes that are valid answers but carry no value (HoNOSCA 9 =
+    not known); scoring treats them as not answered.
+    """
+
+    low: float
+    high: float
+    step: float = 1.0
+    extra: frozenset[float] = frozenset()
+
+    def describe(self) -> str:
+        unit = "integers" if self.step == 1 else f"numbers in steps of {self.step:g}"
+        extra = "".join(f" or {value:g}" for value in sorted(self.extra))
+        return f"{unit} {self.low:g}-{self.high:g}{extra}"
+
+    def valid(self, values: FloatArray) -> BoolArray:
+        """Element-wise: is each non-NaN value allowed? (NaN = not answered, always valid.)"""
+        on_grid = np.isclose(np.round(values / self.step) * self.step, values, atol=1e-9)
+        in_range = (values >= self.low) & (values <= self.high) & on_grid
+        if self.extra:
+            in_range |= np.isin(values, np.fromiter(self.extra, dtype=np.float64))
+        return np.isnan(values) | in_range
+
+    def answered(self, values: FloatArray) -> FloatArray:
+        """Values with the ``extra`` codes turned into NaN (not answered)."""
+        if not self.extra:
+            return values
+        return np.where(np.isin(values, np.fromiter(self.extra, dtype=np.float64)), np.nan, values)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchScores:
+    """What a measure's vectorised scorer returns: one array per scale, NaN = missing."""
+
+    scales: dict[str, FloatArray]
+    t_scores: dict[str, FloatArray] = field(default_factory=dict)
+    prorated: dict[str, BoolArray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Interpretation:
+    """Clinical reading of one scored questionnaire: bands, caseness, alerts."""
+
+    bands: dict[str, str | None] = field(default_factory=dict)
+    caseness: bool | None = None
+    alerts: frozenset[str] = frozenset()
+
+
+BatchScorer = Callable[[str, FloatArray, FloatArray | None, NDArray[np.str_] | None], BatchScores]
+"""``(informant, responses (n, k) with NaN = missing, ages or None, sexes or None)``."""
+
+Interpreter = Callable[
+    [str, Mapping[str, float | None], Mapping[str, float | None], float | None], Interpretation
+]
+"""``(informant, scales, t_scores, age)`` of one questionnaire."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureDefinition:
+    """Everything the generic scorer needs to know about one measure.
+
+    ``columns`` gives, per informant, the item keys in the column order of a batch matrix;
+    ``required`` are the keys that must be present in a questionnaire (their value may still
+    be ``None`` unless ``answer_required``); keys in ``columns`` but not in ``required`` are
+    optional (the SDQ impact supplement). ``higher_is_better`` names the scales where a
+    higher score is better, so that reliable change knows which way improvement points.
+    """
+
+    code: str
+    informants: frozenset[str]
+    columns: Mapping[str, tuple[str, ...]]
+    responses: Mapping[str, ResponseRange]
+    required: Mapping[str, frozenset[str]]
+    score_batch: BatchScorer
+    interpret: Interpreter
+    scales: tuple[str, ...]
+    higher_is_better: frozenset[str] = frozenset()
+    answer_required: bool = False
+    source: str = ""
+
+
+def round_half_up(values: FloatArray) -> FloatArray:
+    """Round .5 away from zero, as the published SDQ and RCADS scoring syntax does.
+
+    numpy's ``round`` rounds half to even (2.5 -> 2); the guides round 6.5 -> 7. The small
+    epsilon absorbs binary error in means such as 4/3*5 = 6.666… and 13/2 = 6.5.
+    """
+    return np.floor(values + 0.5 + 1e-9)
+
+
+def prorated_sum(
+    responses: FloatArray, columns: list[int], *, min_answered: int
+) -> tuple[FloatArray, BoolArray]:
+    """Sum of ``columns``; with some unanswered, mean × item count rounded half up.
+
+    Returns the scale (NaN where fewer than ``min_answered`` items are answered) and a mask
+    of the rows that were prorated.
+    """
+    block = responses[:, columns]
+    answered = (~np.isnan(block)).sum(axis=1)
+    total = np.nansum(block, axis=1)
+    n_items = len(columns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prorated_value = round_half_up(total / answered * n_items)
+    complete = answered == n_items
+    value = np.where(complete, total, prorated_value)
+    value = np.where(answered >= min_answered, value, np.nan)
+    return value, (~complete) & (answered >= min_answered)
+
+
+def band(
+    value: float | None, upper_bounds: tuple[float, ...], labels: tuple[str, ...]
+) -> str | None:
+    """The label of the first band whose inclusive upper bound ``value`` does not exceed.
+
+    ``labels`` has one more entry than ``upper_bounds`` (the open top band). For scales
+    where lower is worse (SDQ prosocial) pass the *negated* value and negated bounds.
+    """
+    if value is None:
+        return None
+    for bound, label in zip(upper_bounds, labels, strict=False):
+        if value <= bound:
+            return label
+    return labels[-1]

@@ -1,0 +1,1 @@
+"""Processes of the ROMs service: stream processors, store, API, CLI and embedded runtime."""

@@ -1,0 +1,1 @@
+"""Event contracts: models, topic names and keys, validation. Nothing else."""
