@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Final, Literal
 
 import numpy as np
@@ -203,3 +204,138 @@ def band(
         if value <= bound:
             return label
     return labels[-1]
+
+
+# --- Referral facts (input of pairing) and outcomes (its output, input of aggregation) ---
+
+Perspective = Literal["self", "parent", "clinician"]
+PERSPECTIVES: Final[tuple[str, ...]] = ("self", "parent", "clinician")
+
+ReferralCategory = Literal["improved", "deteriorated", "no_change"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralProfile:
+    """What ``referral.opened`` says about a referral: its place and its cohort dimensions."""
+
+    provider_code: str
+    referral_id: str
+    ccg_code: str
+    team_code: str | None
+    received_on: date
+    age_years: int
+    gender: str
+    ethnicity: str
+    looked_after: bool
+    ld_or_autism: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    contact_id: str
+    contact_on: date
+    attended: bool
+    kind: Literal["direct", "indirect"] = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The current (latest, not withdrawn) form of one scored assessment of one measure.
+
+    ``scales`` and ``t_scores`` are as :class:`Score` gives them; coded scores
+    (``assessment.scored``) carry only the scales their SNOMED codes name.
+    """
+
+    assessment_id: str
+    measure: str
+    informant: str
+    completed_on: date
+    emitted_at: datetime
+    scales: Mapping[str, float | None]
+    t_scores: Mapping[str, float | None] = field(default_factory=dict)
+    caseness: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRating:
+    goal_id: str
+    rating: float
+    rated_on: date
+    emitted_at: datetime
+    informant: str = "self"
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Everything known about one referral, corrections and withdrawals already applied.
+
+    ``profile`` is ``None`` until ``referral.opened`` arrives (events may come in any order);
+    ``closed_on`` is ``None`` while the referral is open (a reopen clears it).
+    """
+
+    profile: ReferralProfile | None
+    closed_on: date | None
+    contacts: tuple[Contact, ...] = ()
+    assessments: tuple[Assessment, ...] = ()
+    goal_ratings: tuple[GoalRating, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PairedScale:
+    """First and last score of one scale of one measure and informant (outcomes.md §2)."""
+
+    measure: str
+    informant: str
+    scale: str
+    first: float
+    last: float
+    first_on: date
+    last_on: date
+    change: Change
+    in_metric: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeadlineOutcome:
+    """Per measure × informant on its headline scale (outcomes.md §3, added by this project)."""
+
+    measure: str
+    informant: str
+    scale: str
+    first: float
+    last: float
+    change: Change
+    clinical_first: bool | None
+    clinical_last: bool | None
+
+    @property
+    def recovered(self) -> bool | None:
+        """Clinical at first, not at last (CORC)."""
+        if self.clinical_first is None or self.clinical_last is None:
+            return None
+        return self.clinical_first and not self.clinical_last
+
+    @property
+    def reliably_recovered(self) -> bool | None:
+        recovered = self.recovered
+        if recovered is None:
+            return None
+        return recovered and self.change.category == "reliable_improvement"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralOutcome:
+    """The outcome of one referral under one method: what aggregation counts."""
+
+    method: str
+    in_cohort: bool
+    """Closed (and not reopened), age 0–17, received on/after 2016-01-01, ≥ 2 contacts (§1)."""
+    closed_on: date | None
+    with_assessment: frozenset[str]
+    """Perspectives with at least one valid assessment on a metric scale."""
+    paired: frozenset[str]
+    """Perspectives with at least one paired metric scale."""
+    categories: Mapping[str, ReferralCategory]
+    """Per perspective: the referral outcome of §3 (absent when no paired scale voted)."""
+    pairs: tuple[PairedScale, ...] = ()
+    headlines: tuple[HeadlineOutcome, ...] = ()
