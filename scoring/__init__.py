@@ -4,7 +4,7 @@ No I/O, no asyncio, no Kafka: every function here is a deterministic function of
 arguments, so the stream processors, the batch recomputation and the tests share one truth.
 """
 
-from scoring.scorer import MEASURES, definition_of, score, score_batch
+from scoring.scorer import MEASURES, definition_of, score, score_batch, validate_items
 from scoring.types import Change, InvalidResponse, MeasureDefinition, ResponseRange, Score
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "definition_of",
     "score",
     "score_batch",
+    "validate_items",
 ]

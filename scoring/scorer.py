@@ -54,32 +54,46 @@ def definition_of(measure: str, informant: str | None = None) -> MeasureDefiniti
     return definition
 
 
-def _response_row(
-    definition: MeasureDefinition, informant: str, items: Mapping[str, object]
-) -> FloatArray:
+def validate_items(measure: str, informant: str, items: Mapping[str, object]) -> None:
+    """Check a questionnaire's responses without scoring it (pure Python, cheap per event).
+
+    Raises :class:`InvalidResponse` for an unknown measure or informant, an unknown or missing
+    item key, a non-numeric, out-of-range or (where all are required) unanswered response.
+    """
+    definition = definition_of(measure, informant)
     columns = definition.columns[informant]
-    unknown = [key for key in items if key not in columns]
+    unknown = [key for key in items if key not in definition.responses or key not in columns]
     if unknown:
         raise InvalidResponse(
-            f"{definition.code} ({informant}) has no item {unknown[0]!r}; "
+            f"{measure} ({informant}) has no item {unknown[0]!r}; "
             f"expected keys {', '.join(columns)}",
             error_code="schema.unknown_field",
-            measure=definition.code,
+            measure=measure,
             item=unknown[0],
         )
-    missing = [key for key in columns if key in definition.required[informant] and key not in items]
-    if missing:
-        raise InvalidResponse(
-            f"{definition.code} ({informant}) item {missing[0]!r} is missing; every item key "
-            "must be sent (null for not answered)",
-            error_code="schema.missing_field",
-            measure=definition.code,
-            item=missing[0],
-        )
-    row = np.full(len(columns), np.nan)
-    for index, key in enumerate(columns):
-        value = items.get(key)
+    required = definition.required[informant]
+    for key in columns:
+        if key not in items:
+            if key in required:
+                raise InvalidResponse(
+                    f"{measure} ({informant}) item {key!r} is missing; every item key must be "
+                    "sent (null for not answered)",
+                    error_code="schema.missing_field",
+                    measure=measure,
+                    item=key,
+                )
+            continue
+        value = items[key]
+        allowed = definition.responses[key]
         if value is None:
+            if definition.answer_required and key in required:
+                raise InvalidResponse(
+                    f"{measure} item {key!r} must be answered; every item is required",
+                    error_code="schema.missing_field",
+                    measure=measure,
+                    item=key,
+                    allowed=allowed.describe(),
+                )
             continue
         if (
             isinstance(value, bool)
@@ -87,13 +101,31 @@ def _response_row(
             or not math.isfinite(value)
         ):
             raise InvalidResponse(
-                f"{definition.code} item {key!r} must be a number, got {value!r}",
+                f"{measure} item {key!r} must be a number, got {value!r}",
                 error_code="schema.wrong_type",
-                measure=definition.code,
+                measure=measure,
                 item=key,
-                allowed=definition.responses[key].describe(),
+                allowed=allowed.describe(),
             )
-        row[index] = float(value)
+        if not allowed.accepts(float(value)):
+            raise InvalidResponse(
+                f"{measure} item {key!r} = {value!r} is out of range; "
+                f"expected {allowed.describe()}",
+                error_code="schema.out_of_range",
+                measure=measure,
+                item=key,
+                allowed=allowed.describe(),
+            )
+
+
+def _response_row(
+    definition: MeasureDefinition, informant: str, items: Mapping[str, object]
+) -> FloatArray:
+    row = np.full(len(definition.columns[informant]), np.nan)
+    for index, key in enumerate(definition.columns[informant]):
+        value = items.get(key)
+        if value is not None:
+            row[index] = float(value)  # type: ignore[arg-type]
     return row
 
 
@@ -138,9 +170,9 @@ def score(
     sex: str | None = None,
 ) -> Score:
     """Score one questionnaire; raises :class:`InvalidResponse` naming what is wrong."""
-    definition = definition_of(measure, informant)
+    validate_items(measure, informant, items)
+    definition = MEASURES[measure]
     row = _response_row(definition, informant, items)[np.newaxis, :]
-    _check_responses(definition, informant, row)
     ages = None if age is None else np.array([age], dtype=np.float64)
     sexes = None if sex is None else np.array([sex], dtype=np.str_)
     batch = definition.score_batch(informant, row, ages, sexes)
