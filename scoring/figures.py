@@ -1,0 +1,381 @@
+"""Aggregate figures: the additive counters one referral contributes, and what they publish.
+
+Rules (``shared/spec/outcomes.md`` §4; N1 = the national CYP outcome metric MHS110–MHS115f):
+- dimensions: level ``national`` (code ``ENG``), ``ccg``, ``provider``, ``team``; period by
+  ``closed_on`` — month ``2019-04``, financial quarter ``2019/20 Q1`` (April–June), financial
+  year ``2019/20``; cohort one dimension at a time: ``all``, ``age_band``, ``gender``,
+  ``ethnic_group``, ``looked_after``, ``ld_or_autism``.
+- counts MHS110–MHS115 and their percentages, one decimal half up, 0 over a zero
+  denominator (N1); per measure × informant on the headline scale (added): means, SD of
+  change, effect size, paired t test, reliable change, recovery, 95% Wilson intervals.
+
+Aggregates are kept exact in PostgreSQL by moving them by the *difference* between a
+referral's old and new contribution (ARCHITECTURE.md invariant 1), so everything published
+is a function of sums: :func:`contributions` gives one referral's counters per key,
+:func:`delta` the change between two of them, :func:`derive` the figures from the sums.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date
+from fractions import Fraction
+from typing import Final, Literal, NamedTuple
+
+from scipy import stats
+
+from scoring.types import PERSPECTIVES, HeadlineOutcome, ReferralOutcome, ReferralProfile
+
+Counters = dict[str, float]
+Figures = dict[str, float | int | None]
+
+NATIONAL_CODE: Final = "ENG"
+TEAM_CODE_SEPARATOR: Final = "/"
+"""P: team codes are local to a provider, so a team's aggregate code is ``provider/team``."""
+
+WILSON_Z: Final = float(stats.norm.ppf(0.975))
+"""Two-sided 95% normal quantile, 1.959963…"""
+
+AGE_BANDS: Final = ((0, 4, "0-4"), (5, 10, "5-10"), (11, 15, "11-15"), (16, 17, "16-17"))
+
+NOT_STATED: Final = "Not stated/known"
+ETHNIC_GROUPS: Final[Mapping[str, str]] = {
+    **dict.fromkeys("ABC", "White"),
+    **dict.fromkeys("DEFG", "Mixed"),
+    **dict.fromkeys("HJKL", "Asian or Asian British"),
+    **dict.fromkeys("MNP", "Black or Black British"),
+    **dict.fromkeys("RS", "Other"),
+}
+"""NHS Data Dictionary ETHNIC CATEGORY (2001 census 16+1): the national code is the first
+character (a second one is local and groups with it); R Chinese and S any other are "Other
+Ethnic Groups"; Z not stated, 99 not known and anything unrecognised are "Not stated/known"."""
+
+CATEGORY_FIGURES: Final = ("improved", "deteriorated", "no_change")
+
+# Metric figure -> its denominator (N1: MHS111–112 over MHS110; MHS113–115 over MHS112b/d/f).
+METRIC_DENOMINATORS: Final[Mapping[str, str]] = {
+    "with_assessment": "closed_referrals",
+    "paired": "closed_referrals",
+    **{f"with_assessment_{p}": "closed_referrals" for p in PERSPECTIVES},
+    **{f"paired_{p}": "closed_referrals" for p in PERSPECTIVES},
+    **{f"{category}_{p}": f"paired_{p}" for category in CATEGORY_FIGURES for p in PERSPECTIVES},
+}
+METRIC_COUNTS: Final = ("closed_referrals", *METRIC_DENOMINATORS)
+
+# Per measure × informant (added): a proportion's denominator. Reliable change is counted over
+# the pairs that have a threshold (others cannot be classified); recovery over those clinical
+# at first among pairs whose caseness is known at both ends (P, following CORC).
+MEASURE_DENOMINATORS: Final[Mapping[str, str]] = {
+    "reliable_improvement": "with_threshold",
+    "reliable_deterioration": "with_threshold",
+    "recovered": "clinical_first",
+    "reliably_recovered": "clinical_first",
+}
+MEASURE_COUNTS: Final = ("n_paired", "with_threshold", "clinical_first", *MEASURE_DENOMINATORS)
+MEASURE_STATISTICS: Final = (
+    "mean_first",
+    "mean_last",
+    "mean_change",
+    "sd_change",
+    "effect_size",
+    "t_statistic",
+    "p_value",
+)
+_SUMS: Final = ("sum_first", "sum_last", "sum_change", "sum_change_sq", "sum_first_sq")
+
+
+class AggregateKey(NamedTuple):
+    method: str
+    level: str
+    code: str
+    period: str
+    cohort: str
+    cohort_value: str
+
+
+class FigureRole(NamedTuple):
+    """How a published figure is made, so that suppression can treat it mechanically.
+
+    ``numerator``/``denominator`` name the counts behind a percentage or interval bound;
+    ``sample_size`` names the ``n_paired`` behind a statistic.
+    """
+
+    kind: Literal["count", "percentage", "interval", "statistic"]
+    numerator: str | None = None
+    denominator: str | None = None
+    sample_size: str | None = None
+
+
+# --- periods and cohorts ---
+
+
+def _financial_year_start(day: date) -> int:
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def year_of(day: date) -> str:
+    """Financial year April–March: 2020-03-31 -> ``2019/20``."""
+    start = _financial_year_start(day)
+    return f"{start:04d}/{(start + 1) % 100:02d}"
+
+
+def quarter_of(day: date) -> str:
+    """Financial quarter, Q1 = April–June: 2020-03-31 -> ``2019/20 Q4``."""
+    return f"{year_of(day)} Q{(day.month - 4) % 12 // 3 + 1}"
+
+
+def age_band(age_years: int) -> str | None:
+    """The metric's age band; ``None`` outside 0–17 (not in the cohort of §1)."""
+    for low, high, label in AGE_BANDS:
+        if low <= age_years <= high:
+            return label
+    return None
+
+
+def ethnic_group(ethnicity: str) -> str:
+    return ETHNIC_GROUPS.get(ethnicity.strip().upper()[:1], NOT_STATED)
+
+
+def _places(profile: ReferralProfile) -> list[tuple[str, str]]:
+    places = [
+        ("national", NATIONAL_CODE),
+        ("ccg", profile.ccg_code),
+        ("provider", profile.provider_code),
+    ]
+    if profile.team_code:
+        team = f"{profile.provider_code}{TEAM_CODE_SEPARATOR}{profile.team_code}"
+        places.append(("team", team))
+    return places
+
+
+def _cohorts(profile: ReferralProfile) -> list[tuple[str, str]]:
+    cohorts = [
+        ("all", "all"),
+        ("gender", profile.gender),
+        ("ethnic_group", ethnic_group(profile.ethnicity)),
+        ("looked_after", str(profile.looked_after).lower()),
+        ("ld_or_autism", str(profile.ld_or_autism).lower()),
+    ]
+    band = age_band(profile.age_years)
+    if band is not None:
+        cohorts.insert(1, ("age_band", band))
+    return cohorts
+
+
+# --- counters ---
+
+
+def _headline_counters(headline: HeadlineOutcome) -> Counters:
+    prefix = f"{headline.measure}.{headline.informant}."
+    change = headline.last - headline.first
+    counters = {
+        "n_paired": 1.0,
+        "sum_first": headline.first,
+        "sum_last": headline.last,
+        "sum_change": change,
+        "sum_change_sq": change * change,
+        "sum_first_sq": headline.first * headline.first,
+        "with_threshold": float(headline.change.category is not None),
+        "reliable_improvement": float(headline.change.category == "reliable_improvement"),
+        "reliable_deterioration": float(headline.change.category == "reliable_deterioration"),
+    }
+    if headline.recovered is not None:
+        counters["clinical_first"] = float(bool(headline.clinical_first))
+        counters["recovered"] = float(headline.recovered)
+        counters["reliably_recovered"] = float(bool(headline.reliably_recovered))
+    return {prefix + name: value for name, value in counters.items() if value != 0}
+
+
+def referral_counters(outcome: ReferralOutcome) -> Counters:
+    """The non-zero counters of one in-cohort referral (the same under every key it is in)."""
+    counters: Counters = {"closed_referrals": 1.0}
+    for family, perspectives in (
+        ("with_assessment", outcome.with_assessment),
+        ("paired", outcome.paired),
+    ):
+        if perspectives:
+            counters[family] = 1.0
+        counters.update({f"{family}_{p}": 1.0 for p in perspectives if p in PERSPECTIVES})
+    counters.update({f"{category}_{p}": 1.0 for p, category in outcome.categories.items()})
+    for headline in outcome.headlines:
+        for name, value in _headline_counters(headline).items():
+            counters[name] = counters.get(name, 0.0) + value
+    return counters
+
+
+def contributions(
+    profile: ReferralProfile | None, outcome: ReferralOutcome
+) -> dict[AggregateKey, Counters]:
+    """What one referral adds to every aggregate it falls in; empty outside the cohort (§1)."""
+    if profile is None or outcome.closed_on is None or not outcome.in_cohort:
+        return {}
+    counters = referral_counters(outcome)
+    closed_on = outcome.closed_on
+    periods = (month_of(closed_on), quarter_of(closed_on), year_of(closed_on))
+    return {
+        AggregateKey(outcome.method, level, code, period, cohort, value): dict(counters)
+        for level, code in _places(profile)
+        for period in periods
+        for cohort, value in _cohorts(profile)
+    }
+
+
+def merge(
+    parts: Iterable[Mapping[AggregateKey, Mapping[str, float]]],
+) -> dict[AggregateKey, Counters]:
+    """The key-wise sum of several contributions."""
+    total: dict[AggregateKey, Counters] = {}
+    for part in parts:
+        for key, counters in part.items():
+            into = total.setdefault(key, {})
+            for name, value in counters.items():
+                into[name] = into.get(name, 0.0) + value
+    return total
+
+
+def delta(
+    old: Mapping[AggregateKey, Mapping[str, float]],
+    new: Mapping[AggregateKey, Mapping[str, float]],
+) -> dict[AggregateKey, Counters]:
+    """``new - old`` per key and counter, with zero differences and unchanged keys dropped."""
+    result: dict[AggregateKey, Counters] = {}
+    for key in old.keys() | new.keys():
+        before, after = old.get(key, {}), new.get(key, {})
+        difference = {
+            name: after.get(name, 0.0) - before.get(name, 0.0)
+            for name in before.keys() | after.keys()
+        }
+        changed = {name: value for name, value in difference.items() if value != 0}
+        if changed:
+            result[key] = changed
+    return result
+
+
+def recompute(
+    rows: Iterable[tuple[ReferralProfile | None, ReferralOutcome]],
+) -> dict[AggregateKey, Counters]:
+    """The batch recomputation: the sum of every referral's contributions."""
+    return merge(contributions(profile, outcome) for profile, outcome in rows)
+
+
+# --- published figures ---
+
+
+def _one_decimal(value: Fraction) -> float:
+    """Half up to one decimal, exactly (N1 rounds 12.25 to 12.3; float rounding may not)."""
+    return math.floor(value * 10 + Fraction(1, 2)) / 10
+
+
+def percentage(numerator: int, denominator: int) -> float:
+    """``numerator`` as a percentage of ``denominator``, one decimal half up; 0 over 0 (N1)."""
+    if denominator == 0:
+        return 0.0
+    return _one_decimal(Fraction(100 * numerator, denominator))
+
+
+def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion, ``None`` when ``n`` is 0.
+
+    centre = (p + z²/2n) / (1 + z²/n); half-width = z/(1 + z²/n) · √(p(1−p)/n + z²/4n²).
+    """
+    if n == 0:
+        return None
+    p = successes / n
+    z2 = z * z
+    scale = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / scale
+    half_width = z / scale * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def _sample_sd(total: float, total_sq: float, n: int) -> float | None:
+    """Sample SD (n − 1) from a sum and a sum of squares; rounding noise near 0 counts as 0."""
+    if n < 2:
+        return None
+    spread = total_sq - total * total / n
+    if spread <= 1e-9 * max(total_sq, 1.0):
+        return 0.0
+    return math.sqrt(spread / (n - 1))
+
+
+def _proportion_figures(name: str, numerator: int, denominator: int) -> Figures:
+    figures: Figures = {name: numerator, f"pct_{name}": percentage(numerator, denominator)}
+    interval = wilson_interval(numerator, denominator)
+    low, high = (None, None) if interval is None else interval
+    figures[f"pct_{name}_ci_low"] = None if low is None else _one_decimal(Fraction(100 * low))
+    figures[f"pct_{name}_ci_high"] = None if high is None else _one_decimal(Fraction(100 * high))
+    return figures
+
+
+def _measure_figures(prefix: str, counters: Mapping[str, float]) -> Figures:
+    def value(name: str) -> float:
+        return counters.get(f"{prefix}.{name}", 0.0)
+
+    def count(name: str) -> int:
+        return round(value(name))
+
+    n = count("n_paired")
+    mean_first = value("sum_first") / n if n else None
+    mean_change = value("sum_change") / n if n else None
+    sd_change = _sample_sd(value("sum_change"), value("sum_change_sq"), n)
+    sd_first = _sample_sd(value("sum_first"), value("sum_first_sq"), n)
+    effect_size = t_statistic = p_value = None
+    if mean_change is not None and sd_first:
+        effect_size = mean_change / sd_first
+    if mean_change is not None and sd_change:
+        t_statistic = mean_change / (sd_change / math.sqrt(n))
+        p_value = float(2 * stats.t.sf(abs(t_statistic), n - 1))
+    figures: Figures = {
+        "n_paired": n,
+        "mean_first": mean_first,
+        "mean_last": value("sum_last") / n if n else None,
+        "mean_change": mean_change,
+        "sd_change": sd_change,
+        "effect_size": effect_size,
+        "t_statistic": t_statistic,
+        "p_value": p_value,
+        "with_threshold": count("with_threshold"),
+        "clinical_first": count("clinical_first"),
+    }
+    for name, denominator in MEASURE_DENOMINATORS.items():
+        figures.update(_proportion_figures(name, count(name), count(denominator)))
+    return {f"{prefix}.{name}": figure for name, figure in figures.items()}
+
+
+def derive(counters: Mapping[str, float]) -> Figures:
+    """The published figures of §4 from one aggregate's summed counters (exact, unsuppressed)."""
+    figures: Figures = {name: round(counters.get(name, 0.0)) for name in METRIC_COUNTS}
+    for name, denominator in METRIC_DENOMINATORS.items():
+        figures[f"pct_{name}"] = percentage(
+            round(counters.get(name, 0.0)), round(counters.get(denominator, 0.0))
+        )
+    prefixes = {name.rsplit(".", 1)[0] for name in counters if "." in name}
+    for prefix in sorted(prefixes):
+        figures.update(_measure_figures(prefix, counters))
+    return figures
+
+
+def figure_role(name: str) -> FigureRole:
+    """Classify a figure of :func:`derive` by its name; ``ValueError`` for an unknown name."""
+    prefix, _, figure = name.rpartition(".")
+    scope = f"{prefix}." if prefix else ""
+    counts, denominators = (
+        (MEASURE_COUNTS, MEASURE_DENOMINATORS) if prefix else (METRIC_COUNTS, METRIC_DENOMINATORS)
+    )
+    if figure in counts:
+        return FigureRole("count")
+    if prefix and figure in MEASURE_STATISTICS:
+        return FigureRole("statistic", sample_size=f"{prefix}.n_paired")
+    base = figure.removeprefix("pct_")
+    kind: Literal["percentage", "interval"] = "percentage"
+    for suffix in ("_ci_low", "_ci_high"):
+        if prefix and base.endswith(suffix):
+            base, kind = base.removesuffix(suffix), "interval"
+    if figure.startswith("pct_") and base in denominators:
+        return FigureRole(kind, scope + base, scope + denominators[base])
+    raise ValueError(f"unknown figure {name!r}")

@@ -1,0 +1,424 @@
+"""Aggregate counters and figures of outcomes.md §4, with expectations worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.figures import (
+    AggregateKey,
+    FigureRole,
+    age_band,
+    contributions,
+    delta,
+    derive,
+    ethnic_group,
+    figure_role,
+    merge,
+    month_of,
+    percentage,
+    quarter_of,
+    recompute,
+    wilson_interval,
+    year_of,
+)
+from scoring.types import (
+    Change,
+    ChangeCategory,
+    HeadlineOutcome,
+    ReferralOutcome,
+    ReferralProfile,
+)
+
+PROFILE = ReferralProfile(
+    provider_code="RXX",
+    referral_id="R1",
+    ccg_code="05A",
+    team_code="T1",
+    received_on=date(2019, 1, 10),
+    age_years=7,
+    gender="female",
+    ethnicity="H",
+    looked_after=False,
+    ld_or_autism=False,
+)
+
+
+def headline(
+    first: float,
+    last: float,
+    category: ChangeCategory | None,
+    clinical_first: bool | None = None,
+    clinical_last: bool | None = None,
+) -> HeadlineOutcome:
+    threshold = None if category is None else 6.0
+    change = Change(last - first, first - last, threshold, category)
+    return HeadlineOutcome(
+        "SDQ", "parent", "total", first, last, change, clinical_first, clinical_last
+    )
+
+
+def outcome(closed_on: date | None = date(2019, 6, 30), **fields: object) -> ReferralOutcome:
+    base = ReferralOutcome(
+        method="default",
+        in_cohort=True,
+        closed_on=closed_on,
+        with_assessment=frozenset(),
+        paired=frozenset(),
+        categories={},
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+IMPROVED = outcome(
+    with_assessment=frozenset({"self", "parent"}),
+    paired=frozenset({"parent"}),
+    categories={"parent": "improved"},
+    headlines=(headline(20, 12, "reliable_improvement", True, False),),
+)
+
+
+def key(
+    level: str, code: str, period: str, cohort: str = "all", value: str = "all"
+) -> AggregateKey:
+    return AggregateKey("default", level, code, period, cohort, value)
+
+
+# --- periods and cohorts ---
+
+
+@pytest.mark.parametrize(
+    ("day", "month", "quarter", "year"),
+    [
+        (date(2019, 4, 1), "2019-04", "2019/20 Q1", "2019/20"),
+        (date(2019, 6, 30), "2019-06", "2019/20 Q1", "2019/20"),
+        (date(2019, 7, 1), "2019-07", "2019/20 Q2", "2019/20"),
+        (date(2019, 12, 31), "2019-12", "2019/20 Q3", "2019/20"),
+        (date(2020, 1, 1), "2020-01", "2019/20 Q4", "2019/20"),
+        (date(2020, 3, 31), "2020-03", "2019/20 Q4", "2019/20"),
+        (date(2020, 4, 1), "2020-04", "2020/21 Q1", "2020/21"),
+        (date(1999, 5, 1), "1999-05", "1999/00 Q1", "1999/00"),
+    ],
+)
+def test_periods_follow_the_financial_year(day: date, month: str, quarter: str, year: str) -> None:
+    assert (month_of(day), quarter_of(day), year_of(day)) == (month, quarter, year)
+
+
+@pytest.mark.parametrize(
+    ("age", "band"),
+    [(0, "0-4"), (4, "0-4"), (5, "5-10"), (10, "5-10"), (11, "11-15"), (15, "11-15"),
+     (16, "16-17"), (17, "16-17"), (18, None), (-1, None)],
+)  # fmt: skip
+def test_age_bands_edges(age: int, band: str | None) -> None:
+    assert age_band(age) == band
+
+
+@pytest.mark.parametrize(
+    ("code", "group"),
+    [("A", "White"), ("C", "White"), ("D", "Mixed"), ("G", "Mixed"),
+     ("H", "Asian or Asian British"), ("L", "Asian or Asian British"),
+     ("M", "Black or Black British"), ("P", "Black or Black British"), ("R", "Other"),
+     ("S", "Other"), ("Z", "Not stated/known"), ("99", "Not stated/known"),
+     ("", "Not stated/known"), ("X", "Not stated/known"), ("I", "Not stated/known"),
+     ("h", "Asian or Asian British"), ("CA", "White")],
+)  # fmt: skip
+def test_ethnic_group_from_the_national_letter(code: str, group: str) -> None:
+    assert ethnic_group(code) == group
+
+
+# --- contributions ---
+
+
+def test_one_referral_falls_in_every_level_period_and_cohort() -> None:
+    keys = contributions(PROFILE, IMPROVED)
+    # 4 levels x 3 periods x 6 cohorts
+    assert len(keys) == 72
+    expected_counters = {
+        "closed_referrals": 1.0,
+        "with_assessment": 1.0,
+        "with_assessment_self": 1.0,
+        "with_assessment_parent": 1.0,
+        "paired": 1.0,
+        "paired_parent": 1.0,
+        "improved_parent": 1.0,
+        "SDQ.parent.n_paired": 1.0,
+        "SDQ.parent.sum_first": 20.0,
+        "SDQ.parent.sum_last": 12.0,
+        "SDQ.parent.sum_change": -8.0,  # 12 - 20
+        "SDQ.parent.sum_change_sq": 64.0,
+        "SDQ.parent.sum_first_sq": 400.0,
+        "SDQ.parent.with_threshold": 1.0,
+        "SDQ.parent.reliable_improvement": 1.0,
+        "SDQ.parent.clinical_first": 1.0,
+        "SDQ.parent.recovered": 1.0,
+        "SDQ.parent.reliably_recovered": 1.0,
+    }
+    for expected_key in (
+        key("national", "ENG", "2019-06"),
+        key("ccg", "05A", "2019/20 Q1", "age_band", "5-10"),
+        key("provider", "RXX", "2019/20", "ethnic_group", "Asian or Asian British"),
+        key("team", "RXX/T1", "2019-06", "gender", "female"),
+        key("provider", "RXX", "2019-06", "looked_after", "false"),
+        key("national", "ENG", "2019/20", "ld_or_autism", "false"),
+    ):
+        assert keys[expected_key] == expected_counters
+
+
+def test_no_team_no_team_key_and_zero_counters_absent() -> None:
+    profile = replace(PROFILE, team_code=None, age_years=16, ethnicity="99", looked_after=True)
+    assessed = outcome(closed_on=date(2020, 3, 31), with_assessment=frozenset({"clinician"}))
+    keys = contributions(profile, assessed)
+    assert len(keys) == 54  # 3 levels x 3 periods x 6 cohorts
+    assert all(k.level != "team" for k in keys)
+    assert keys[key("national", "ENG", "2019/20 Q4", "age_band", "16-17")] == {
+        "closed_referrals": 1.0,
+        "with_assessment": 1.0,
+        "with_assessment_clinician": 1.0,
+    }
+    assert key("ccg", "05A", "2019/20", "ethnic_group", "Not stated/known") in keys
+    assert key("ccg", "05A", "2019/20", "looked_after", "true") in keys
+
+
+@pytest.mark.parametrize(
+    ("profile", "referral"),
+    [
+        (PROFILE, replace(IMPROVED, in_cohort=False)),
+        (None, IMPROVED),
+        (PROFILE, replace(IMPROVED, closed_on=None)),
+    ],
+)
+def test_outside_the_metric_cohort_contributes_nothing(
+    profile: ReferralProfile | None, referral: ReferralOutcome
+) -> None:
+    assert contributions(profile, referral) == {}
+
+
+def test_recompute_sums_referrals_and_keeps_methods_apart() -> None:
+    second = replace(PROFILE, referral_id="R2", ccg_code="06B", team_code=None)
+    closed_only = outcome(closed_on=date(2020, 3, 1))
+    nhs = replace(IMPROVED, method="nhs")
+    totals = recompute([(PROFILE, IMPROVED), (second, closed_only), (PROFILE, nhs)])
+    national_year = totals[key("national", "ENG", "2019/20")]
+    assert national_year["closed_referrals"] == 2  # R1 (June) + R2 (March), default method
+    assert national_year["improved_parent"] == 1
+    assert totals[key("ccg", "06B", "2019/20")] == {"closed_referrals": 1.0}
+    assert key("ccg", "06B", "2019-06") not in totals
+    nhs_key = AggregateKey("nhs", "national", "ENG", "2019/20", "all", "all")
+    assert totals[nhs_key]["closed_referrals"] == 1
+
+
+def test_delta_moves_only_what_changed() -> None:
+    old = contributions(PROFILE, IMPROVED)
+    assert delta(old, old) == {}
+    worse = replace(IMPROVED, categories={"parent": "deteriorated"})
+    changes = delta(old, contributions(PROFILE, worse))
+    assert len(changes) == 72
+    assert all(
+        counters == {"improved_parent": -1.0, "deteriorated_parent": 1.0}
+        for counters in changes.values()
+    )
+    # Leaving the cohort removes everything it had added; moving team adds/removes team keys.
+    assert delta(old, {}) == {k: {n: -v for n, v in c.items()} for k, c in old.items()}
+    moved = delta(old, contributions(replace(PROFILE, team_code="T2"), IMPROVED))
+    assert {k.level for k in moved} == {"team"}
+    assert moved[key("team", "RXX/T2", "2019-06")]["closed_referrals"] == 1
+    assert moved[key("team", "RXX/T1", "2019-06")]["closed_referrals"] == -1
+
+
+def test_merge_adds_counters() -> None:
+    a = {key("national", "ENG", "2019-06"): {"paired": 1.0}}
+    b = {key("national", "ENG", "2019-06"): {"paired": 2.0, "closed_referrals": 3.0}}
+    assert merge([a, b]) == {
+        key("national", "ENG", "2019-06"): {"paired": 3.0, "closed_referrals": 3.0}
+    }
+
+
+versions = st.builds(
+    lambda closed, category, first, last, team: (
+        replace(PROFILE, team_code=team),
+        outcome(
+            closed_on=date(2019, closed, 1),
+            paired=frozenset({"self"}),
+            with_assessment=frozenset({"self"}),
+            categories={} if category is None else {"self": category},
+            headlines=(headline(first, last, None),),
+        ),
+    ),
+    st.integers(1, 12),
+    st.sampled_from([None, "improved", "deteriorated", "no_change"]),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.sampled_from([None, "T1", "T2"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), versions), max_size=12))
+def test_applying_deltas_equals_batch_recomputation(
+    updates: list[tuple[int, tuple[ReferralProfile, ReferralOutcome]]],
+) -> None:
+    """A store moved by differences as updates arrive equals a recomputation of the end state."""
+    latest: dict[int, tuple[ReferralProfile, ReferralOutcome]] = {}
+    store: dict[AggregateKey, dict[str, float]] = {}
+    for referral, version in updates:
+        old = contributions(*latest[referral]) if referral in latest else {}
+        latest[referral] = version
+        store = merge([store, delta(old, contributions(*version))])
+    nonzero = {k: {n: v for n, v in c.items() if v} for k, c in store.items()}
+    assert {k: c for k, c in nonzero.items() if c} == recompute(latest.values())
+
+
+# --- derived figures ---
+
+
+def test_percentages_round_half_up_to_one_decimal() -> None:
+    figures = derive(
+        {"closed_referrals": 400, "with_assessment": 33, "paired": 1, "paired_self": 3,
+         "improved_self": 2, "no_change_self": 1}
+    )  # fmt: skip
+    assert figures["closed_referrals"] == 400
+    assert figures["pct_with_assessment"] == 8.3  # 33/400 = 8.25% -> 8.3 (half even would give 8.2)
+    assert figures["pct_paired"] == 0.3  # 1/400 = 0.25% -> 0.3
+    assert figures["pct_paired_self"] == 0.8  # 3/400 = 0.75%
+    assert figures["pct_improved_self"] == 66.7  # 2/3 of paired_self = 66.66…%
+    assert figures["pct_no_change_self"] == 33.3
+    assert figures["deteriorated_self"] == 0
+    assert figures["pct_deteriorated_self"] == 0.0
+    assert figures["pct_improved_parent"] == 0.0  # denominator paired_parent = 0
+
+
+def test_empty_counters_derive_zeros() -> None:
+    figures = derive({})
+    assert figures["closed_referrals"] == 0
+    assert figures["pct_with_assessment_clinician"] == 0.0
+    assert len(figures) == 1 + 8 + 9 + 17  # counts, MHS111–112 family, MHS113–115, percentages
+
+
+def test_measure_statistics_by_hand() -> None:
+    # Four parent SDQ totals: first 20 18 15 11, last 12 16 15 5; change -8 -2 0 -6.
+    referrals = [
+        headline(20, 12, "reliable_improvement", True, False),
+        headline(18, 16, "no_reliable_change", True, True),
+        headline(15, 15, None, None, False),  # no threshold, caseness unknown at first
+        headline(11, 5, "reliable_improvement", True, False),
+    ]
+    rows = [
+        (replace(PROFILE, referral_id=str(i)), outcome(headlines=(h,)))
+        for i, h in enumerate(referrals)
+    ]
+    totals = recompute(rows)[key("national", "ENG", "2019-06")]
+    figures = derive(totals)
+    assert figures["SDQ.parent.n_paired"] == 4
+    assert figures["SDQ.parent.mean_first"] == 16.0  # 64 / 4
+    assert figures["SDQ.parent.mean_last"] == 12.0  # 48 / 4
+    assert figures["SDQ.parent.mean_change"] == -4.0  # -16 / 4
+    # SD of change: (Σc² - n·mean²)/(n-1) = (64+4+0+36 - 4·16)/3 = 40/3 -> √13.333 = 3.651484
+    assert figures["SDQ.parent.sd_change"] == pytest.approx(3.651484, abs=1e-6)
+    # SD of first: (400+324+225+121 - 4·256)/3 = 46/3 -> 3.915780; effect -4/3.915780 = -1.021508
+    assert figures["SDQ.parent.effect_size"] == pytest.approx(-1.021508, abs=1e-6)
+    # t = -4 / (3.651484/√4) = -2.190890
+    assert figures["SDQ.parent.t_statistic"] == pytest.approx(-2.190890, abs=1e-6)
+    # df = 3: P(|T| > t) = 1 - (2/π)(θ + sinθ cosθ), θ = atan(t/√3) = 0.901808 -> 0.116158
+    theta = math.atan(2.190890 / math.sqrt(3))
+    p_by_hand = 1 - 2 / math.pi * (theta + math.sin(theta) * math.cos(theta))
+    assert p_by_hand == pytest.approx(0.116158, abs=1e-6)
+    assert figures["SDQ.parent.p_value"] == pytest.approx(p_by_hand, abs=1e-6)
+    # reliable change over the 3 pairs with a threshold: 2 improved (66.7%), 0 deteriorated
+    assert figures["SDQ.parent.with_threshold"] == 3
+    assert figures["SDQ.parent.reliable_improvement"] == 2
+    assert figures["SDQ.parent.pct_reliable_improvement"] == 66.7
+    # Wilson 2/3: centre (0.6667+0.6402)/2.2805 = 0.5731, half 0.3654 -> 20.8% … 93.9%
+    assert figures["SDQ.parent.pct_reliable_improvement_ci_low"] == 20.8
+    assert figures["SDQ.parent.pct_reliable_improvement_ci_high"] == 93.9
+    assert figures["SDQ.parent.pct_reliable_deterioration"] == 0.0
+    # recovery over the 3 clinical at first (the 4th has no caseness at first): pairs 1 and 4
+    assert figures["SDQ.parent.clinical_first"] == 3
+    assert figures["SDQ.parent.recovered"] == 2
+    assert figures["SDQ.parent.reliably_recovered"] == 2
+    assert figures["SDQ.parent.pct_recovered"] == 66.7
+
+
+def test_statistics_undefined_for_one_pair() -> None:
+    rows = [(PROFILE, outcome(headlines=(headline(10, 7, None),)))]
+    figures = derive(recompute(rows)[key("national", "ENG", "2019-06")])
+    assert figures["SDQ.parent.mean_change"] == -3.0
+    assert figures["SDQ.parent.sd_change"] is None
+    assert figures["SDQ.parent.effect_size"] is None
+    assert figures["SDQ.parent.t_statistic"] is None
+    assert figures["SDQ.parent.p_value"] is None
+    assert figures["SDQ.parent.pct_reliable_improvement_ci_low"] is None  # 0 with a threshold
+
+
+def test_identical_changes_give_zero_sd_and_no_t() -> None:
+    rows = [
+        (
+            replace(PROFILE, referral_id=str(i)),
+            outcome(headlines=(headline(first, first - 2, None),)),
+        )
+        for i, first in enumerate((10.1, 13.7, 20.3))
+    ]
+    figures = derive(recompute(rows)[key("national", "ENG", "2019-06")])
+    assert figures["SDQ.parent.sd_change"] == 0.0
+    assert figures["SDQ.parent.t_statistic"] is None
+
+
+def test_wilson_interval_by_hand() -> None:
+    # 8/10, z = 1.959964, z²/n = 0.384146: centre 0.992073/1.384146 = 0.716738,
+    # half = 1.416009 · √(0.016 + 0.009604) = 0.226578 -> (0.4902, 0.9433)
+    low, high = wilson_interval(8, 10) or (0.0, 0.0)
+    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
+    # 0/10: (0, z²/n / (1 + z²/n)) = (0, 0.2775)
+    low, high = wilson_interval(0, 10) or (1.0, 1.0)
+    assert (low, round(high, 4)) == (0.0, 0.2775)
+    assert wilson_interval(0, 0) is None
+
+
+def test_percentage_helper() -> None:
+    assert percentage(1, 8) == 12.5
+    assert percentage(1, 400) == 0.3
+    assert percentage(0, 0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("closed_referrals", FigureRole("count")),
+        ("improved_self", FigureRole("count")),
+        ("pct_paired_parent", FigureRole("percentage", "paired_parent", "closed_referrals")),
+        (
+            "pct_no_change_clinician",
+            FigureRole("percentage", "no_change_clinician", "paired_clinician"),
+        ),
+        ("SDQ.self.n_paired", FigureRole("count")),
+        ("SDQ.self.mean_change", FigureRole("statistic", sample_size="SDQ.self.n_paired")),
+        (
+            "GBO.self.pct_recovered",
+            FigureRole("percentage", "GBO.self.recovered", "GBO.self.clinical_first"),
+        ),
+        (
+            "SDQ.self.pct_reliable_deterioration_ci_high",
+            FigureRole("interval", "SDQ.self.reliable_deterioration", "SDQ.self.with_threshold"),
+        ),
+    ],
+)
+def test_figure_roles(name: str, role: FigureRole) -> None:
+    assert figure_role(name) == role
+
+
+@pytest.mark.parametrize(
+    "name", ["pct_closed_referrals", "SDQ.self.sum_first", "pct_paired_ci_low", "x"]
+)
+def test_unknown_figures_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown figure"):
+        figure_role(name)
+
+
+def test_every_derived_figure_has_a_role() -> None:
+    rows = [(PROFILE, IMPROVED)]
+    for name in derive(recompute(rows)[key("national", "ENG", "2019-06")]):
+        figure_role(name)
