@@ -49,6 +49,7 @@ GOAL_SCALE: Final = "goal"
 GOAL_THRESHOLD: Final = 3.0
 """V N1: each GBO goal, rated 0–10."""
 
+HONOSCA: Final = "HONOSCA"
 HONOSCA_SCALES: Final = frozenset(f"scale_{number}" for number in range(1, 14))
 HONOSCA_SCALE_THRESHOLD: Final = 2.0
 """V N1: each of HoNOSCA scales 1–13, any informant."""
@@ -149,7 +150,7 @@ def threshold_of(measure: str, informant: str, scale: str, method: str) -> float
     base = _base_scale(measure, scale)
     if measure == GBO and base == GOAL_SCALE:
         return GOAL_THRESHOLD
-    if measure == "HONOSCA":
+    if measure == HONOSCA:
         return HONOSCA_SCALE_THRESHOLD if scale in HONOSCA_SCALES else None
     listed = THRESHOLDS.get((measure, informant))
     if listed is not None or measure in MEASURES:

@@ -136,6 +136,8 @@ def test_decimal_scores_reach_the_threshold_despite_binary_error() -> None:
         ("SDQ", "teacher", "total"),
         ("RCADS", "self", "total"),
         ("RCADS", "parent", "total_anxiety"),
+        ("RCADS25", "self", "depression"),
+        ("RCADS25", "parent", "total"),
         ("HONOSCA", "clinician", "total"),
         ("HONOSCA", "clinician", "scale_14"),
         ("CORS", "parent", "total"),
