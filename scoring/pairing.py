@@ -155,8 +155,13 @@ def _observations(referral: Referral) -> dict[ScaleKey, list[_Observation]]:
 def _first_and_last(
     observations: Iterable[_Observation], contact_1: date, contact_2: date
 ) -> tuple[_Observation, _Observation] | None:
-    """§2: de-duplicate, order, then first on/after contact 1, last on/after contact 2."""
-    ordered = sorted(observations, key=lambda seen: (seen.on, seen.emitted_at, seen.source_id))
+    """§2: de-duplicate, order, then first on/after contact 1, last on/after contact 2.
+
+    The value closes the order only so that goal ratings (no id) sort the same every time.
+    """
+    ordered = sorted(
+        observations, key=lambda seen: (seen.on, seen.emitted_at, seen.source_id, seen.value)
+    )
     unique: list[_Observation] = []
     seen_values: set[tuple[date, float, float | None]] = set()
     for observation in ordered:
