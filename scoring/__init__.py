@@ -4,6 +4,8 @@ No I/O, no asyncio, no Kafka: every function here is a deterministic function of
 arguments, so the stream processors, the batch recomputation and the tests share one truth.
 """
 
+from scoring.change import jacobson_truax_threshold, reliable_change
+from scoring.pairing import referral_outcome
 from scoring.scorer import MEASURES, definition_of, score, score_batch, validate_items
 from scoring.types import Change, InvalidResponse, MeasureDefinition, ResponseRange, Score
 
@@ -15,6 +17,9 @@ __all__ = [
     "ResponseRange",
     "Score",
     "definition_of",
+    "jacobson_truax_threshold",
+    "referral_outcome",
+    "reliable_change",
     "score",
     "score_batch",
     "validate_items",

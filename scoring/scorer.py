@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scoring import gbo, honosca, ors, rcads, sdq
-from scoring.types import FloatArray, InvalidResponse, MeasureDefinition, Score
+from scoring.types import FloatArray, InvalidResponse, MeasureDefinition, ResponseRange, Score
 
 MEASURES: Final[Mapping[str, MeasureDefinition]] = {
     definition.code: definition
@@ -130,31 +130,35 @@ def _response_row(
 
 
 def _check_responses(definition: MeasureDefinition, informant: str, responses: FloatArray) -> None:
+    """Vectorised response check; columns sharing a response range are checked as one block."""
     columns = definition.columns[informant]
+    by_range: dict[ResponseRange, list[int]] = {}
     for index, key in enumerate(columns):
-        column = responses[:, index]
-        allowed = definition.responses[key]
-        bad = ~allowed.valid(column)
+        by_range.setdefault(definition.responses[key], []).append(index)
+    for allowed, indices in by_range.items():
+        contiguous = indices == list(range(indices[0], indices[-1] + 1))
+        block = responses[:, indices[0] : indices[-1] + 1] if contiguous else responses[:, indices]
+        bad = allowed.invalid(block)
+        if definition.answer_required:
+            required = [
+                definition.columns[informant][i] in definition.required[informant] for i in indices
+            ]
+            bad |= np.isnan(block) & np.array(required)
         if bad.any():
-            row = int(np.argmax(bad))
+            row, position = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            key = columns[indices[position]]
+            value = block[row, position]
+            unanswered = bool(np.isnan(value))
             raise InvalidResponse(
-                f"{definition.code} item {key!r} = {column[row]:g} is out of range; "
+                f"{definition.code} item {key!r} must be answered; every item is required"
+                if unanswered
+                else f"{definition.code} item {key!r} = {value:g} is out of range; "
                 f"expected {allowed.describe()}",
-                error_code="schema.out_of_range",
+                error_code="schema.missing_field" if unanswered else "schema.out_of_range",
                 measure=definition.code,
                 item=key,
                 allowed=allowed.describe(),
             )
-        if definition.answer_required and key in definition.required[informant]:
-            unanswered = np.isnan(column)
-            if unanswered.any():
-                raise InvalidResponse(
-                    f"{definition.code} item {key!r} must be answered; every item is required",
-                    error_code="schema.missing_field",
-                    measure=definition.code,
-                    item=key,
-                    allowed=allowed.describe(),
-                )
 
 
 def _scalar(value: np.floating | float) -> float | None:
@@ -217,8 +221,9 @@ def score_batch(
             measure=measure,
         )
     if matrix.shape[1] < len(columns):
-        padding = np.full((matrix.shape[0], len(columns) - matrix.shape[1]), np.nan)
-        matrix = np.hstack([matrix, padding])
+        padded = np.full((matrix.shape[0], len(columns)), np.nan)
+        padded[:, : matrix.shape[1]] = matrix
+        matrix = padded
     _check_responses(definition, informant, matrix)
     age_array = None if ages is None else np.asarray(ages, dtype=np.float64)
     sex_array = None if sexes is None else np.asarray(sexes, dtype=np.str_)
