@@ -159,9 +159,10 @@ def measure(
 def render(results: list[WorkloadResult]) -> Table:
     table = Table(title="Scoring throughput (questionnaires per second)")
     for header in ("measure", "informant", "path", "rows", "seconds", "per second", "× loop"):
-        table.add_column(header, justify="left" if header in ("measure", "path") else "right")
+        left = header in ("measure", "informant", "path")
+        table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for result in results:
-        paths = [("score (loop)", result.loop)] + [("score_batch", rate) for rate in result.batch]
+        paths = [("score", result.loop)] + [("score_batch", rate) for rate in result.batch]
         for path, rate in paths:
             table.add_row(
                 result.measure,
