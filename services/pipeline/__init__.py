@@ -1,0 +1,1 @@
+"""Stream processing: events in, scored assessments, outcomes and aggregates out."""

@@ -1,0 +1,1 @@
+"""PostgreSQL store: the source of truth for every exact figure (ARCHITECTURE.md invariant 1)."""

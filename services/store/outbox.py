@@ -1,0 +1,54 @@
+"""Transactional outbox: output records are committed with the facts that caused them and
+published afterwards, so the topics can never say what PostgreSQL did not commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+
+OutboxRecord = tuple[str, bytes, bytes | None]
+"""``(topic, key, value)``; a ``None`` value is a tombstone for a compacted topic."""
+
+Send = Callable[[str, bytes, bytes | None], Awaitable[None]]
+
+
+async def add(connection: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
+    if not records:
+        return
+    await connection.execute(
+        "INSERT INTO outbox (topic, key, value) "
+        "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])",
+        [topic for topic, _, _ in records],
+        [key for _, key, _ in records],
+        [value for _, _, value in records],
+    )
+
+
+async def publish_pending(pool: asyncpg.Pool, send: Send, *, limit: int = 5000) -> int:
+    """Publish unpublished records in commit order; returns how many were sent.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers can drain the outbox
+    together, and marked published only after the broker acknowledged them: a crash in
+    between re-sends (at-least-once; consumers of latest-value topics see the same value).
+    """
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(
+            "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL "
+            "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        await asyncio.gather(
+            *(send(row["topic"], bytes(row["key"]), _bytes(row["value"])) for row in rows)
+        )
+        if rows:
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+    return len(rows)
+
+
+def _bytes(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)
