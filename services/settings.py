@@ -1,0 +1,108 @@
+"""Process settings, read from environment variables (no prefix) by pydantic-settings.
+
+The broker timings follow ``STREAMING.md``: Tansu holds every JoinGroup until half the
+client's session timeout has passed, so a short session timeout is what makes workers
+join in seconds; the request timeout must outlast that hold; a short commit interval
+shrinks the window of events re-processed after a rebalance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the ``outcomes`` processes; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, `host:port[,host:port…]`. Unset: `outcomes demo` "
+        "starts the embedded Tansu broker; `outcomes run` and `ingest` require it.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN, `postgresql://user:password@host:port/database`. Unset: "
+        "`outcomes demo` starts an embedded PostgreSQL; `run`, `api` and `db` require it.",
+    )
+    consumer_group: str = Field(
+        default="roms-outcomes",
+        description="Kafka consumer group (and Faust app id) shared by every worker replica.",
+    )
+    broker_session_timeout: float = Field(
+        default=6.0,
+        gt=0,
+        description="Consumer session timeout, seconds. Tansu delays each group join by half "
+        "of it, so 6 s gives joins of ~3-5 s (tests use 2-4 s).",
+    )
+    broker_heartbeat_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="Consumer heartbeat interval, seconds; well below the session timeout.",
+    )
+    broker_rebalance_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time a rebalance may take before slow members are dropped, seconds.",
+    )
+    broker_request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Kafka request timeout, seconds; must exceed half the session timeout.",
+    )
+    broker_commit_interval: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often consumed offsets are committed, seconds (0.2-0.5 s): a short "
+        "interval shrinks what is re-processed after a rebalance.",
+    )
+    batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Most events a worker takes from the stream per database transaction.",
+    )
+    batch_wait: float = Field(
+        default=0.5,
+        gt=0,
+        description="Longest a worker waits to fill a batch before processing it, seconds.",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
+    api_host: str = Field(
+        default="127.0.0.1",
+        description="Address the HTTP API binds; set 0.0.0.0 only inside a container.",
+    )
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP API binds.")
+
+    @model_validator(mode="after")
+    def _timeouts_are_coherent(self) -> Self:
+        if self.broker_heartbeat_interval >= self.broker_session_timeout:
+            raise ValueError("BROKER_HEARTBEAT_INTERVAL must be below BROKER_SESSION_TIMEOUT")
+        if self.broker_request_timeout <= self.broker_session_timeout / 2:
+            raise ValueError("BROKER_REQUEST_TIMEOUT must exceed half BROKER_SESSION_TIMEOUT")
+        return self
+
+    def faust_settings(self) -> dict[str, Any]:
+        """Keyword arguments for ``faust.App`` that STREAMING.md's measurements call for."""
+        if not self.kafka_bootstrap_servers:
+            raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
+        servers = self.kafka_bootstrap_servers.split(",")
+        return {
+            "broker": [f"kafka://{server.strip()}" for server in servers],
+            "broker_session_timeout": self.broker_session_timeout,
+            "broker_heartbeat_interval": self.broker_heartbeat_interval,
+            "broker_rebalance_timeout": self.broker_rebalance_timeout,
+            "broker_request_timeout": self.broker_request_timeout,
+            "broker_commit_interval": self.broker_commit_interval,
+            "consumer_auto_offset_reset": "earliest",
+            "processing_guarantee": "at_least_once",
+            "topic_disable_leader": True,
+            "table_standby_replicas": 0,
+            "store": "memory://",
+            "web_enabled": False,
+        }
