@@ -1,0 +1,71 @@
+"""Folding a referral's events into facts: corrections, withdrawals, reopen, any order."""
+
+import random
+from datetime import date
+
+from services.pipeline.assemble import assemble
+from tests import factories as f
+
+
+def test_profile_contacts_and_scored_questionnaire() -> None:
+    events = [
+        f.opened(age=12, gender="female"),
+        f.contact("c1", date(2019, 4, 2)),
+        f.honosca("a1", date(2019, 4, 2), rating=2),
+    ]
+    assembled = assemble(events)
+    referral = assembled.referral
+    assert referral.profile is not None
+    assert referral.profile.age_years == 12
+    assert referral.closed_on is None
+    assert [c.contact_id for c in referral.contacts] == ["c1"]
+    (assessment,) = referral.assessments
+    assert assessment.scales["total"] == 26  # 13 scales rated 2
+    assert assembled.events == 3
+
+
+def test_later_emitted_correction_replaces_the_earlier_whatever_the_arrival_order() -> None:
+    first = f.honosca("a1", date(2019, 4, 2), rating=2)
+    correction = f.honosca("a1", date(2019, 4, 2), rating=1)  # emitted later
+    for events in ([first, correction], [correction, first]):
+        (assessment,) = assemble(events).referral.assessments
+        assert assessment.scales["total"] == 13
+
+
+def test_withdrawal_removes_the_assessment_even_if_it_arrives_first() -> None:
+    events = [f.withdrawn("a1"), f.honosca("a1", date(2019, 4, 2), rating=2)]
+    assert assemble(events).referral.assessments == ()
+
+
+def test_reopen_after_close_leaves_the_referral_open_and_a_later_close_closes_it() -> None:
+    close = f.closed(date(2019, 6, 30))
+    reopen = f.reopened()
+    assert assemble([reopen, close]).referral.closed_on is None
+    close_again = f.closed(date(2019, 9, 30))
+    assert assemble([close, close_again, reopen]).referral.closed_on == date(2019, 9, 30)
+
+
+def test_withdrawn_goal_rating_is_dropped_and_others_kept() -> None:
+    events = [
+        f.goal("g1", 3, date(2019, 4, 2)),
+        f.goal("g1", 7, date(2019, 6, 2)),
+        f.withdrawn("g1", kind="goal_rating", rated_on=date(2019, 6, 2)),
+    ]
+    ratings = assemble(events).referral.goal_ratings
+    assert [(r.goal_id, r.rating) for r in ratings] == [("g1", 3.0)]
+
+
+def test_same_set_in_any_order_assembles_identically() -> None:
+    events = [
+        f.opened(),
+        f.contact("c1", date(2019, 4, 2)),
+        f.contact("c2", date(2019, 5, 2), kind="indirect"),
+        f.honosca("a1", date(2019, 4, 2), rating=3),
+        f.honosca("a2", date(2019, 6, 2), rating=1),
+        f.goal("g1", 2, date(2019, 4, 2)),
+        f.closed(date(2019, 6, 30)),
+    ]
+    expected = assemble(events)
+    shuffled = events[:]
+    random.Random(4).shuffle(shuffled)
+    assert assemble(shuffled) == expected
