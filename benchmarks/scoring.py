@@ -157,8 +157,8 @@ def measure(
 
 
 def render(results: list[WorkloadResult]) -> Table:
-    table = Table(title="Scoring throughput (questionnaires per second)")
-    for header in ("measure", "informant", "path", "rows", "seconds", "per second", "× loop"):
+    table = Table(title="Scoring throughput: questionnaires per second (q/s)")
+    for header in ("measure", "informant", "path", "rows", "seconds", "q/s", "× loop"):
         left = header in ("measure", "informant", "path")
         table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for result in results:
