@@ -228,14 +228,18 @@ def contributions(
 def merge(
     parts: Iterable[Mapping[AggregateKey, Mapping[str, float]]],
 ) -> dict[AggregateKey, Counters]:
-    """The key-wise sum of several contributions."""
+    """The key-wise sum of several contributions or deltas, zero sums dropped like :func:`delta`."""
     total: dict[AggregateKey, Counters] = {}
     for part in parts:
         for key, counters in part.items():
             into = total.setdefault(key, {})
             for name, value in counters.items():
                 into[name] = into.get(name, 0.0) + value
-    return total
+    return {
+        key: nonzero
+        for key, counters in total.items()
+        if (nonzero := {name: value for name, value in counters.items() if value != 0})
+    }
 
 
 def delta(
