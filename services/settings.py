@@ -8,6 +8,8 @@ shrinks the window of events re-processed after a rebalance.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
@@ -72,6 +74,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a worker waits to fill a batch before processing it, seconds.",
     )
+    faust_data_dir: Path = Field(
+        default=Path(tempfile.gettempdir()),
+        description="Existing directory for Faust's per-app `roms-faust-<app id>` scratch folder "
+        "(tables are in memory); Faust's default litters the working directory.",
+    )
     log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
     api_host: str = Field(
         default="127.0.0.1",
@@ -105,4 +112,5 @@ class Settings(BaseSettings):
             "table_standby_replicas": 0,
             "store": "memory://",
             "web_enabled": False,
+            "datadir": str(self.faust_data_dir / "roms-faust-{conf.name}"),
         }
