@@ -127,7 +127,7 @@ class CodedScore(_Strict):
 
 
 class AssessmentScoredPayload(_Strict):
-    """Scores as MHSDS records them; see :attr:`rejected` for the ones left out."""
+    """Coded scores as MHSDS records them: one per SNOMED CT concept (measure, informant, scale)."""
 
     assessment_id: LocalId
     completed_on: date
