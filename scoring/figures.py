@@ -32,6 +32,9 @@ Figures = dict[str, float | int | None]
 
 NATIONAL_CODE: Final = "ENG"
 TEAM_CODE_SEPARATOR: Final = "/"
+CCG_PROVIDER_SEPARATOR: Final = "/"
+"""Added level ``ccg_provider`` (code ``ccg/provider``): a provider's referrals from one CCG,
+the rows of the commissioner table (a provider may serve several CCGs)."""
 """P: team codes are local to a provider, so a team's aggregate code is ``provider/team``."""
 
 WILSON_Z: Final = float(stats.norm.ppf(0.975))
@@ -146,6 +149,7 @@ def _places(profile: ReferralProfile) -> list[tuple[str, str]]:
         ("national", NATIONAL_CODE),
         ("ccg", profile.ccg_code),
         ("provider", profile.provider_code),
+        ("ccg_provider", f"{profile.ccg_code}{CCG_PROVIDER_SEPARATOR}{profile.provider_code}"),
     ]
     if profile.team_code:
         team = f"{profile.provider_code}{TEAM_CODE_SEPARATOR}{profile.team_code}"

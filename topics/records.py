@@ -119,7 +119,7 @@ class AggregateRecord(_Record):
     """Figures of one aggregate key (outcomes.md §4); ``measure`` set for per-measure figures."""
 
     method: str
-    level: Literal["national", "ccg", "provider", "team"]
+    level: Literal["national", "ccg", "provider", "ccg_provider", "team"]
     code: str
     period: str
     cohort: str

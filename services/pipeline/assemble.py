@@ -39,6 +39,8 @@ class AssembledReferral:
     referral: Referral
     scores: dict[str, Score]
     """Current questionnaire scores by ``assessment_id`` (not coded scores)."""
+    sources: dict[str, str]
+    """``event_id`` of the current version of each assessment, by ``assessment_id``."""
     events: int
 
 
@@ -151,6 +153,12 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
     age = None if profile is None else float(profile.age_years)
     sex = None if profile is None else profile.gender
     questionnaires = _latest_by(by_type["questionnaire.completed"], "assessment_id")
+    coded = _latest_by(by_type["assessment.scored"], "assessment_id")
+    sources = {
+        assessment_id: str(e["event_id"])
+        for assessment_id, e in (*coded.items(), *questionnaires.items())
+        if assessment_id not in withdrawn_assessments
+    }
     for assessment_id, e in questionnaires.items():
         if assessment_id in withdrawn_assessments:
             continue
@@ -171,7 +179,7 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
                 caseness=result.caseness,
             )
         )
-    for assessment_id, e in _latest_by(by_type["assessment.scored"], "assessment_id").items():
+    for assessment_id, e in coded.items():
         if assessment_id not in withdrawn_assessments and assessment_id not in questionnaires:
             assessments.extend(_coded_assessments(e, profile))
     ratings = tuple(
@@ -192,4 +200,4 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
         assessments=tuple(sorted(assessments, key=lambda a: (a.completed_on, a.assessment_id))),
         goal_ratings=ratings,
     )
-    return AssembledReferral(referral=referral, scores=scores, events=count)
+    return AssembledReferral(referral=referral, scores=scores, sources=sources, events=count)

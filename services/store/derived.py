@@ -14,7 +14,9 @@ from typing import Any
 import asyncpg
 
 from scoring.figures import AggregateKey, derive
+from scoring.types import ReferralOutcome, ReferralProfile
 from services.store.facts import ReferralKey
+from topics.records import ScoredAssessment
 
 Counters = Mapping[AggregateKey, Mapping[str, float]]
 
@@ -70,7 +72,76 @@ async def save_outcomes(connection: asyncpg.Connection, rows: Sequence[Mapping[s
     )
 
 
-async def save_scored(connection: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def outcome_row(
+    key: ReferralKey,
+    method: str,
+    profile: ReferralProfile | None,
+    outcome: ReferralOutcome,
+    record: Mapping[str, Any],
+    scoring_version: str,
+) -> dict[str, Any]:
+    """A ``referral_outcomes`` row: the record plus the columns the API filters on."""
+    return {
+        "provider_code": key[0],
+        "referral_id": key[1],
+        "method": method,
+        "in_cohort": outcome.in_cohort,
+        "closed_on": outcome.closed_on,
+        "ccg_code": None if profile is None else profile.ccg_code,
+        "events": int(record["events"]),
+        "record": record,
+        "scoring_version": scoring_version,
+    }
+
+
+def scored_row(scored: ScoredAssessment, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``scored_assessments`` row for ``scored`` (``record`` is its JSON form)."""
+    return {
+        "provider_code": scored.provider_code,
+        "referral_id": scored.referral_id,
+        "assessment_id": scored.assessment_id,
+        "measure": scored.measure,
+        "informant": scored.informant,
+        "completed_on": scored.completed_on,
+        "emitted_at": scored.emitted_at,
+        "record": record,
+        "scoring_version": scored.scoring_version,
+    }
+
+
+_SCORED_IDENTITY = ("provider_code", "referral_id", "assessment_id", "measure", "informant")
+
+
+async def stored_scored(
+    connection: asyncpg.Connection, keys: Sequence[ReferralKey]
+) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """The stored scored record of every assessment of ``keys``, by its identity."""
+    rows = await connection.fetch(
+        """
+        SELECT s.provider_code, s.referral_id, s.assessment_id, s.measure, s.informant, s.record
+        FROM scored_assessments s
+        JOIN unnest($1::text[], $2::text[]) AS k(p, r)
+          ON s.provider_code = k.p AND s.referral_id = k.r
+        """,
+        [provider for provider, _ in keys],
+        [referral for _, referral in keys],
+    )
+    return {tuple(row[column] for column in _SCORED_IDENTITY): row["record"] for row in rows}
+
+
+async def save_scored(
+    connection: asyncpg.Connection, keys: Sequence[ReferralKey], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Make the scored rows of ``keys`` exactly ``rows`` (withdrawn assessments disappear)."""
+    await connection.execute(
+        """
+        DELETE FROM scored_assessments s
+        USING unnest($1::text[], $2::text[]) AS k(p, r)
+        WHERE s.provider_code = k.p AND s.referral_id = k.r
+        """,
+        [provider for provider, _ in keys],
+        [referral for _, referral in keys],
+    )
     if not rows:
         return
     await connection.execute(
@@ -80,72 +151,17 @@ async def save_scored(connection: asyncpg.Connection, rows: Sequence[Mapping[str
                                         scoring_version)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                              $6::date[], $7::timestamptz[], $8::jsonb[], $9::text[])
-        ON CONFLICT (provider_code, referral_id, assessment_id, measure, informant)
-        DO UPDATE SET completed_on = EXCLUDED.completed_on, emitted_at = EXCLUDED.emitted_at,
-            record = EXCLUDED.record, scoring_version = EXCLUDED.scoring_version
         """,
         *(
             [row[column] for row in rows]
             for column in (
-                "provider_code",
-                "referral_id",
-                "assessment_id",
-                "measure",
-                "informant",
+                *_SCORED_IDENTITY,
                 "completed_on",
                 "emitted_at",
                 "record",
                 "scoring_version",
             )
         ),
-    )
-
-
-async def delete_scored(
-    connection: asyncpg.Connection, keys: Sequence[ReferralKey], keep: set[tuple[str, ...]]
-) -> None:
-    """Drop scored rows of ``keys`` that are no longer current (withdrawn assessments)."""
-    rows = await connection.fetch(
-        """
-        SELECT s.provider_code, s.referral_id, s.assessment_id, s.measure, s.informant
-        FROM scored_assessments s
-        JOIN unnest($1::text[], $2::text[]) AS k(p, r)
-          ON s.provider_code = k.p AND s.referral_id = k.r
-        """,
-        [provider for provider, _ in keys],
-        [referral for _, referral in keys],
-    )
-    stale = [tuple(row.values()) for row in rows if tuple(row.values()) not in keep]
-    if stale:
-        await connection.executemany(
-            "DELETE FROM scored_assessments WHERE provider_code = $1 AND referral_id = $2 "
-            "AND assessment_id = $3 AND measure = $4 AND informant = $5",
-            stale,
-        )
-
-
-async def apply_deltas(connection: asyncpg.Connection, deltas: Counters) -> None:
-    """Add each counter delta; rows are touched in key order so workers cannot deadlock."""
-    flat = sorted(
-        (*key, counter, value)
-        for key, counters in deltas.items()
-        for counter, value in counters.items()
-        if value != 0
-    )
-    if not flat:
-        return
-    columns = list(zip(*flat, strict=True))
-    await connection.execute(
-        """
-        INSERT INTO aggregate_counters (method, level, code, period, cohort, cohort_value,
-                                        counter, value)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::text[], $8::float8[])
-        ORDER BY 1, 2, 3, 4, 5, 6, 7
-        ON CONFLICT (method, level, code, period, cohort, cohort_value, counter)
-        DO UPDATE SET value = aggregate_counters.value + EXCLUDED.value
-        """,
-        *[list(column) for column in columns],
     )
 
 
@@ -156,56 +172,71 @@ def period_kind(period: str) -> str:
     return "year" if "/" in period else "month"
 
 
-async def refresh_aggregates(
-    connection: asyncpg.Connection, keys: Sequence[AggregateKey], scoring_version: str
+async def move_aggregates(
+    connection: asyncpg.Connection, deltas: Counters, scoring_version: str
 ) -> list[tuple[AggregateKey, dict[str, Any] | None]]:
-    """Re-derive the figures of ``keys`` from their counters; ``None`` where a key emptied."""
-    if not keys:
+    """Add each key's counter deltas, re-derive its figures; ``None`` where a key emptied.
+
+    Rows are locked in key order (the ``ORDER BY``), so concurrent workers cannot deadlock,
+    and the figures are derived from the counters as this transaction left them.
+    """
+    if not deltas:
         return []
-    columns = list(zip(*sorted(keys), strict=True))
+    keys = sorted(deltas)
     rows = await connection.fetch(
         """
-        SELECT c.method, c.level, c.code, c.period, c.cohort, c.cohort_value, c.counter, c.value
-        FROM aggregate_counters c
-        JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-          AS k(method, level, code, period, cohort, cohort_value)
-          USING (method, level, code, period, cohort, cohort_value)
+        INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
+                                period_kind, counters)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::text[], $8::jsonb[])
+        ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (method, level, code, period, cohort, cohort_value)
+        DO UPDATE SET counters = roms_add_counters(aggregates.counters, EXCLUDED.counters)
+        RETURNING method, level, code, period, cohort, cohort_value, counters
         """,
-        *[list(column) for column in columns],
+        *([getattr(key, column) for key in keys] for column in AggregateKey._fields),
+        [period_kind(key.period) for key in keys],
+        [dict(deltas[key]) for key in keys],
     )
-    counters: dict[AggregateKey, dict[str, float]] = {key: {} for key in keys}
-    for row in rows:
-        key = AggregateKey(*(row[name] for name in AggregateKey._fields))
-        counters[key][row["counter"]] = row["value"]
-    results: list[tuple[AggregateKey, dict[str, Any] | None]] = []
-    upserts: list[tuple[Any, ...]] = []
+    published: list[tuple[AggregateKey, dict[str, Any] | None]] = []
+    updates: list[tuple[AggregateKey, dict[str, Any], int]] = []
     emptied: list[AggregateKey] = []
-    for key in sorted(keys):
-        values = counters[key]
-        if round(values.get("closed_referrals", 0)) == 0:
+    for row in rows:
+        key = AggregateKey(*(row[column] for column in AggregateKey._fields))
+        counters = row["counters"]
+        if round(counters.get("closed_referrals", 0)) == 0:
             emptied.append(key)
-            results.append((key, None))
+            published.append((key, None))
             continue
-        figures = derive(values)
-        events = round(values.get("events", 0))
-        upserts.append((*key, period_kind(key.period), figures, events, scoring_version))
-        results.append((key, {"figures": figures, "events": events}))
-    if upserts:
-        await connection.executemany(
+        figures = derive(counters)
+        events = round(counters.get("events", 0))
+        updates.append((key, figures, events))
+        published.append((key, {"figures": figures, "events": events}))
+    if updates:
+        await connection.execute(
             """
-            INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
-                                    period_kind, figures, events, scoring_version, computed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
-            ON CONFLICT (method, level, code, period, cohort, cohort_value) DO UPDATE SET
-                figures = EXCLUDED.figures, events = EXCLUDED.events,
-                scoring_version = EXCLUDED.scoring_version, computed_at = now()
+            UPDATE aggregates a SET figures = u.figures, events = u.events,
+                scoring_version = $9, computed_at = now()
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                        $7::jsonb[], $8::bigint[])
+                AS u(method, level, code, period, cohort, cohort_value, figures, events)
+            WHERE a.method = u.method AND a.level = u.level AND a.code = u.code
+              AND a.period = u.period AND a.cohort = u.cohort AND a.cohort_value = u.cohort_value
             """,
-            upserts,
+            *([getattr(key, column) for key, _, _ in updates] for column in AggregateKey._fields),
+            [figures for _, figures, _ in updates],
+            [events for _, _, events in updates],
+            scoring_version,
         )
     if emptied:
-        await connection.executemany(
-            "DELETE FROM aggregates WHERE method = $1 AND level = $2 AND code = $3 "
-            "AND period = $4 AND cohort = $5 AND cohort_value = $6",
-            emptied,
+        await connection.execute(
+            """
+            DELETE FROM aggregates a
+            USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                AS u(method, level, code, period, cohort, cohort_value)
+            WHERE a.method = u.method AND a.level = u.level AND a.code = u.code
+              AND a.period = u.period AND a.cohort = u.cohort AND a.cohort_value = u.cohort_value
+            """,
+            *([getattr(key, column) for key in emptied] for column in AggregateKey._fields),
         )
-    return results
+    return published

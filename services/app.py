@@ -1,0 +1,125 @@
+"""The Faust worker: consumes ``roms.events.v1`` in batches and applies them to PostgreSQL.
+
+Faust owns what it is good at (consumer group membership, partition assignment, offset
+commits, agent supervision); each batch from ``stream.take_events`` is one PostgreSQL
+transaction (``services.pipeline.batch``), and what that transaction committed is then
+published from the outbox. Offsets are committed by Faust only after the batch returns, so a
+crash re-delivers at most the batches in flight, which the event_id dedup makes harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import faust
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from services.pipeline.batch import Incoming, process_batch
+from services.settings import Settings
+from services.store import migrations, outbox
+from services.store.pool import create_pool
+from topics.registry import EVENTS
+
+log = structlog.get_logger("roms.worker")
+
+_DB_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
+    """A Faust app wired with the STREAMING.md timings; nothing runs until a worker starts it."""
+    if settings.kafka_bootstrap_servers is None or settings.database_url is None:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set to run a worker")
+    app = faust.App(
+        app_id or settings.consumer_group,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        broker_request_timeout=settings.broker_request_timeout,
+        broker_commit_interval=settings.broker_commit_interval,
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+        web_enabled=False,
+    )
+    events = app.topic(EVENTS.name, key_type=bytes, value_type=bytes, value_serializer="raw")
+    state: dict[str, Any] = {}
+
+    async def resources() -> tuple[asyncpg.Pool, AIOKafkaProducer]:
+        if "pool" not in state:
+            pool = await create_pool(str(settings.database_url))
+            async with pool.acquire() as connection:
+                await migrations.require_current(connection)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+            )
+            await producer.start()
+            state["pool"], state["producer"] = pool, producer
+        return state["pool"], state["producer"]
+
+    @app.agent(events)
+    async def apply_events(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
+            pool, producer = await resources()
+            incoming = [
+                Incoming.from_kafka(
+                    bytes(event.value or b""),
+                    event.message.topic,
+                    event.message.partition,
+                    event.message.offset,
+                )
+                for event in batch
+            ]
+            await _apply_with_retry(pool, incoming)
+            await _drain_outbox(pool, producer)
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def drain_leftovers() -> None:
+        """Publish what a crashed predecessor committed but never sent."""
+        if "pool" in state:
+            await _drain_outbox(state["pool"], state["producer"])
+
+    async def close_resources() -> None:
+        if "pool" in state:
+            await state["producer"].stop()
+            await state["pool"].close()
+            state.clear()
+
+    app.on_shutdown_resources = close_resources  # type: ignore[attr-defined]
+    return app
+
+
+async def _apply_with_retry(pool: asyncpg.Pool, incoming: list[Incoming]) -> None:
+    """Retry a batch on database errors with backoff; never move on without writing it."""
+    attempt = 0
+    while True:
+        try:
+            async with pool.acquire() as connection:
+                report = await process_batch(connection, incoming)
+            log.info(
+                "batch applied",
+                received=report.received,
+                valid=report.valid,
+                rejected=report.rejected,
+                referrals=report.referrals,
+                aggregates=report.aggregates,
+            )
+            return
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError) as error:
+            delay = _DB_RETRY_SECONDS[min(attempt, len(_DB_RETRY_SECONDS) - 1)]
+            log.warning("database unavailable, retrying batch", error=str(error), delay_s=delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+async def _drain_outbox(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+    async def send(topic: str, key: bytes, value: bytes | None) -> None:
+        await producer.send_and_wait(topic, value=value, key=key)
+
+    while await outbox.publish_pending(pool, send) > 0:
+        pass
