@@ -67,8 +67,8 @@ PROVIDERS: Final = (
     Provider("RV3", ("99C", "13T"), ("RV301", "RV302"), 0.25, 0.8),
     Provider("RQY", ("05A", "99C"), ("RQY01", "RQY02", "RQY03"), 0.40, 0.9),
 )
-DETERIORATION: Final = -0.6
-"""Mean 'improvement' of the deteriorating cohort: severity rises by 60% over the episode."""
+DETERIORATION: Final = -0.8
+"""Mean 'improvement' of the deteriorating cohort: severity rises by 80% over the episode."""
 IMPROVEMENT_SD: Final = 0.35
 """Spread of improvement between referrals: some deteriorate at every provider (P)."""
 
@@ -142,7 +142,7 @@ PRE_CONTACT_BASELINE_RATE: Final = 0.08
 """Baselines completed at referral, before contact 1: never a 'first' (outcomes.md §2)."""
 SKIPPED_ITEM_RATE: Final = 0.05
 """Questionnaires with one item left unanswered (HoNOSCA: rated 9, not known)."""
-GBO_RATE: Final = 0.5
+GBO_RATE: Final = 0.35
 GOAL_RERATING_RATE: Final = 0.7
 CODED_RATE: Final = 0.03
 
@@ -478,11 +478,11 @@ def _correction(referral: _Referral, emitted: int, original: Event) -> Timed:
     """The same assessment re-sent later with one to three items changed."""
     rng, payload = referral.rng, original["payload"]
     items = dict(payload["items"])
+    top = ITEM_TOP.get(payload["measure"])
     for key in rng.sample([key for key in items if key.isdigit()], rng.randint(1, 3)):
-        if payload["measure"] in ITEM_TOP:
-            items[key] = rng.randint(0, ITEM_TOP[payload["measure"]])
-        else:
-            items[key] = round(rng.uniform(0, 10), 1)
+        was = items[key]
+        while items[key] == was:
+            items[key] = rng.randint(0, top) if top else round(rng.uniform(0, 10), 1)
     corrected_at = emitted + rng.randint(3600, 10 * DAY)
     event = original | {
         "event_id": _uuid4(rng),
