@@ -32,75 +32,50 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
     """A Faust app wired with the STREAMING.md timings; nothing runs until a worker starts it."""
     if settings.kafka_bootstrap_servers is None or settings.database_url is None:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set to run a worker")
-    app = faust.App(
-        app_id or settings.consumer_group,
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        store="memory://",
-        processing_guarantee="at_least_once",
-        broker_session_timeout=settings.broker_session_timeout,
-        broker_heartbeat_interval=settings.broker_heartbeat_interval,
-        broker_rebalance_timeout=settings.broker_rebalance_timeout,
-        broker_request_timeout=settings.broker_request_timeout,
-        broker_commit_interval=settings.broker_commit_interval,
-        consumer_auto_offset_reset="earliest",
-        topic_disable_leader=True,
-        table_standby_replicas=0,
-        web_enabled=False,
+    app = faust.App(app_id or settings.consumer_group, **settings.faust_settings())
+    namespace = settings.topic_namespace
+    events = app.topic(
+        namespace + EVENTS.name, key_type=bytes, value_type=bytes, value_serializer="raw"
     )
-    events = app.topic(EVENTS.name, key_type=bytes, value_type=bytes, value_serializer="raw")
-    state: dict[str, Any] = {}
-
-    async def resources() -> tuple[asyncpg.Pool, AIOKafkaProducer]:
-        if "pool" not in state:
-            pool = await create_pool(str(settings.database_url))
-            async with pool.acquire() as connection:
-                await migrations.require_current(connection)
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
-            )
-            await producer.start()
-            state["pool"], state["producer"] = pool, producer
-        return state["pool"], state["producer"]
 
     @app.agent(events)
     async def apply_events(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            pool, producer = await resources()
-            incoming = [
-                Incoming.from_kafka(
-                    bytes(event.value or b""),
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                )
-                for event in batch
-            ]
-            await _apply_with_retry(pool, incoming)
+        pool = await create_pool(str(settings.database_url))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+        )
+        try:
+            async with pool.acquire() as connection:
+                await migrations.require_current(connection)
+            await producer.start()
+            # Publish what a crashed predecessor committed but never sent.
             await _drain_outbox(pool, producer)
+            async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
+                incoming = [
+                    Incoming.from_kafka(
+                        bytes(event.value or b""),
+                        event.message.topic,
+                        event.message.partition,
+                        event.message.offset,
+                    )
+                    for event in batch
+                ]
+                await _apply_with_retry(pool, incoming, namespace)
+                await _drain_outbox(pool, producer)
+        finally:
+            await producer.stop()
+            await pool.close()
 
-    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
-    async def drain_leftovers() -> None:
-        """Publish what a crashed predecessor committed but never sent."""
-        if "pool" in state:
-            await _drain_outbox(state["pool"], state["producer"])
-
-    async def close_resources() -> None:
-        if "pool" in state:
-            await state["producer"].stop()
-            await state["pool"].close()
-            state.clear()
-
-    app.on_shutdown_resources = close_resources  # type: ignore[attr-defined]
     return app
 
 
-async def _apply_with_retry(pool: asyncpg.Pool, incoming: list[Incoming]) -> None:
+async def _apply_with_retry(pool: asyncpg.Pool, incoming: list[Incoming], namespace: str) -> None:
     """Retry a batch on database errors with backoff; never move on without writing it."""
     attempt = 0
     while True:
         try:
             async with pool.acquire() as connection:
-                report = await process_batch(connection, incoming)
+                report = await process_batch(connection, incoming, namespace=namespace)
             log.info(
                 "batch applied",
                 received=report.received,

@@ -80,7 +80,9 @@ def ingest(
     settings = Settings()
     if settings.kafka_bootstrap_servers is None:
         raise typer.BadParameter("set KAFKA_BOOTSTRAP_SERVERS to the broker to produce to")
-    produced = asyncio.run(ingest_file(settings.kafka_bootstrap_servers, file))
+    produced = asyncio.run(
+        ingest_file(settings.kafka_bootstrap_servers, file, namespace=settings.topic_namespace)
+    )
     typer.echo(f"produced {produced} events to roms.events.v1")
 
 

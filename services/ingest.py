@@ -34,6 +34,7 @@ async def produce(
     messages: Iterable[bytes],
     *,
     on_sent: Callable[[int], None] | None = None,
+    namespace: str = "",
 ) -> dict[int, int]:
     """Produce every message, acknowledged by the broker; returns the last offset per partition."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=10)
@@ -42,7 +43,9 @@ async def produce(
     try:
         pending: list[asyncio.Future[RecordMetadata]] = []
         for raw in messages:
-            pending.append(await producer.send(EVENTS.name, value=raw, key=event_key(raw)))
+            pending.append(
+                await producer.send(namespace + EVENTS.name, value=raw, key=event_key(raw))
+            )
             if len(pending) >= 1000:
                 last = _record(list(await asyncio.gather(*pending)), last, on_sent)
                 pending = []
@@ -66,7 +69,7 @@ def read_jsonl(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
 
-async def ingest_file(bootstrap_servers: str, path: Path) -> int:
+async def ingest_file(bootstrap_servers: str, path: Path, *, namespace: str = "") -> int:
     lines = read_jsonl(path)
-    await produce(bootstrap_servers, lines)
+    await produce(bootstrap_servers, lines, namespace=namespace)
     return len(lines)

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="Existing directory for Faust's per-app `roms-faust-<app id>` scratch folder "
         "(tables are in memory); Faust's default litters the working directory.",
     )
+    topic_namespace: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix of every topic name (e.g. `staging.`); empty in production. Lets "
+        "tests and tenants share one broker.",
+    )
     log_level: LogLevel = Field(default="INFO", description="Log level of every process.")
     api_host: str = Field(
         default="127.0.0.1",
