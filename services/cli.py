@@ -96,10 +96,10 @@ def simulate(
 ) -> None:
     """Write a realistic, reproducible synthetic event stream (with duplicates, disorder,
     corrections, withdrawals and a few invalid events)."""
+    from services.simulate import MALFORMED_LINES, write_jsonl
     from services.simulate import simulate as generate
-    from services.simulate import write_jsonl
 
-    count = write_jsonl(generate(referrals, seed), out)
+    count = write_jsonl(generate(referrals, seed), out, raw_lines=MALFORMED_LINES)
     typer.echo(f"wrote {count} events to {out}")
 
 

@@ -10,30 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-import asyncpg
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from services.ingest import produce, read_jsonl
-from services.report import COLUMNS, as_table_rows, commissioner_rows
+from services.progress import wait_until_reflected
+from services.report import HEADERS, as_table_rows, commissioner_rows
 from services.runtime.stack import embedded_stack
 from services.runtime.topics import create_topics
 from services.settings import Settings
-from services.simulate import simulate
-from services.store import facts
+from services.simulate import MALFORMED_LINES, simulate
 from services.store.migrations import upgrade_database
+from services.store.pool import connect
 from services.worker import worker_process
 from topics.registry import EVENTS, TOPICS
 
-# Project choice (P): a demo that has not caught up in 10 minutes is broken, not slow.
 CATCH_UP_TIMEOUT_SECONDS = 600.0
+"""P: a demo that has not caught up in 10 minutes is broken, not slow."""
 
 
 async def run_demo(
@@ -46,7 +45,7 @@ async def run_demo(
     json_out: Path | None,
     keep_running: bool,
 ) -> None:
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 140)
     console.print("[bold]ROMs demo[/bold]: starting the embedded broker and database …")
     async with embedded_stack(
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -60,7 +59,7 @@ async def run_demo(
         messages = (
             read_jsonl(events_file)
             if events_file is not None
-            else [orjson.dumps(event) for event in simulate(referrals, seed)]
+            else [*(orjson.dumps(event) for event in simulate(referrals, seed)), *MALFORMED_LINES]
         )
         with tempfile.TemporaryDirectory(prefix="roms-demo-") as workdir:
             worker = worker_process(
@@ -72,7 +71,11 @@ async def run_demo(
             worker.start()
             try:
                 last_offsets = await _produce_with_progress(stack.kafka_bootstrap_servers, messages)
-                await _wait_until_reflected(stack.database_url, last_offsets, len(messages))
+                try:
+                    await _wait_with_progress(stack.database_url, last_offsets, len(messages))
+                except TimeoutError:
+                    console.print(f"[red]worker log (last lines):[/red]\n{worker.log_tail()}")
+                    raise
                 await _print_tables(console, stack.database_url, method)
                 if json_out is not None:
                     count = await _write_json(stack.database_url, json_out)
@@ -104,30 +107,26 @@ async def _produce_with_progress(bootstrap: str, messages: Sequence[bytes]) -> d
         )
 
 
-async def _wait_until_reflected(dsn: str, last_offsets: dict[int, int], total: int) -> None:
-    """Wait until the worker has committed every produced offset to PostgreSQL."""
-    connection = await asyncpg.connect(dsn)
-    deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
-    try:
-        with _progress() as progress:
-            task = progress.add_task("processing", total=total)
-            while True:
-                done = await facts.progress(connection, EVENTS.name)
-                consumed = sum(done.get(partition, -1) + 1 for partition in last_offsets)
-                progress.update(task, completed=min(consumed, total))
-                if all(done.get(p, -1) >= offset for p, offset in last_offsets.items()):
-                    return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        "the worker did not catch up in time; see its log for the cause"
-                    )
-                await asyncio.sleep(0.2)
-    finally:
-        await connection.close()
+async def _wait_with_progress(dsn: str, last_offsets: dict[int, int], total: int) -> None:
+    with _progress() as progress:
+        task = progress.add_task("processing", total=total)
+        try:
+            async with asyncio.timeout(CATCH_UP_TIMEOUT_SECONDS):
+                await wait_until_reflected(
+                    dsn,
+                    EVENTS.name,
+                    last_offsets,
+                    on_progress=lambda done: progress.update(task, completed=min(done, total)),
+                )
+        except TimeoutError:
+            raise TimeoutError(
+                f"the worker did not process every event within {CATCH_UP_TIMEOUT_SECONDS:g} s; "
+                "its log is printed above."
+            ) from None
 
 
 async def _print_tables(console: Console, dsn: str, method: str) -> None:
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         ccgs = [
             row["code"]
@@ -138,8 +137,8 @@ async def _print_tables(console: Console, dsn: str, method: str) -> None:
         for ccg in ccgs:
             rows = await commissioner_rows(connection, ccg=ccg, year=None, method=method)
             table = Table(title=f"CCG {ccg} — outcomes by quarter (method {method}, suppressed)")
-            for header in ("quarter", "provider", *COLUMNS):
-                table.add_column(header, justify="right" if header in COLUMNS else "left")
+            for index, header in enumerate(HEADERS):
+                table.add_column(header, justify="left" if index < 2 else "right")
             for cells in as_table_rows(rows):
                 table.add_row(*cells)
             console.print(table)
@@ -151,7 +150,7 @@ async def _print_tables(console: Console, dsn: str, method: str) -> None:
 
 
 async def _write_json(dsn: str, path: Path) -> int:
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         rows = await connection.fetch(
             "SELECT method, level, code, period, cohort, cohort_value, figures, events, "

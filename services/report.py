@@ -21,6 +21,14 @@ COLUMNS: Final = (
     *(f"paired_{p}" for p in PERSPECTIVES),
     *(f"pct_improved_{p}" for p in PERSPECTIVES),
 )
+HEADERS: Final = (
+    "quarter",
+    "provider",
+    "closed (≥2 contacts)",
+    *(f"paired {p}" for p in PERSPECTIVES),
+    *(f"% improved {p}" for p in PERSPECTIVES),
+)
+"""Human column titles of :func:`as_table_rows`, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,7 @@ async def commissioner_rows(
         WHERE method = $1 AND cohort = 'all' AND period_kind = 'quarter'
           AND ((level = 'ccg' AND code = $2) OR (level = 'ccg_provider' AND code LIKE $3))
           AND ($4::text IS NULL OR period LIKE $4 || ' Q%')
-        ORDER BY level, code, period
+        ORDER BY period, level, code
         """,
         method,
         ccg,

@@ -24,3 +24,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyn
         dsn, min_size=min_size, max_size=max_size, init=_init_connection
     )
     return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection with the same JSON codecs as :func:`create_pool`."""
+    connection: asyncpg.Connection = await asyncpg.connect(dsn)
+    await _init_connection(connection)
+    return connection
