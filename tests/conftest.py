@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def docker_answers() -> bool:
     """True when a Docker daemon answers a ping within a couple of seconds."""
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_SECONDS)
         try:

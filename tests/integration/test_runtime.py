@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import faust
 import orjson
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
