@@ -136,8 +136,8 @@ def test_ethnic_group_from_the_national_letter(code: str, group: str) -> None:
 
 def test_one_referral_falls_in_every_level_period_and_cohort() -> None:
     keys = contributions(PROFILE, IMPROVED)
-    # 4 levels x 3 periods x 6 cohorts
-    assert len(keys) == 72
+    # 5 levels (national, ccg, provider, ccg_provider, team) x 3 periods x 6 cohorts
+    assert len(keys) == 90
     expected_counters = {
         "closed_referrals": 1.0,
         "with_assessment": 1.0,
@@ -173,7 +173,7 @@ def test_no_team_no_team_key_and_zero_counters_absent() -> None:
     profile = replace(PROFILE, team_code=None, age_years=16, ethnicity="99", looked_after=True)
     assessed = outcome(closed_on=date(2020, 3, 31), with_assessment=frozenset({"clinician"}))
     keys = contributions(profile, assessed)
-    assert len(keys) == 54  # 3 levels x 3 periods x 6 cohorts
+    assert len(keys) == 72  # 4 levels (no team) x 3 periods x 6 cohorts
     assert all(k.level != "team" for k in keys)
     assert keys[key("national", "ENG", "2019/20 Q4", "age_band", "16-17")] == {
         "closed_referrals": 1.0,
@@ -217,7 +217,7 @@ def test_delta_moves_only_what_changed() -> None:
     assert delta(old, old) == {}
     worse = replace(IMPROVED, categories={"parent": "deteriorated"})
     changes = delta(old, contributions(PROFILE, worse))
-    assert len(changes) == 72
+    assert len(changes) == 90
     assert all(
         counters == {"improved_parent": -1.0, "deteriorated_parent": 1.0}
         for counters in changes.values()
