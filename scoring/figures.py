@@ -20,10 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import date
-from fractions import Fraction
+from functools import lru_cache
+from itertools import repeat
+from operator import itemgetter
 from typing import Final, Literal, NamedTuple
 
 from scipy import stats
+from scipy.special import cython_special
 
 from scoring.types import PERSPECTIVES, HeadlineOutcome, ReferralOutcome, ReferralProfile
 
@@ -272,18 +275,29 @@ def recompute(
 
 
 # --- published figures ---
+# derive runs for every key a stream batch touches (hundreds to thousands), so it avoids
+# Fraction and scipy's distribution machinery while staying exact: halves are decided in
+# integers and the p-value comes from the same stdtr routine that ``stats.t.sf`` calls.
+
+_PROPORTION_CACHE_SIZE: Final = 65_536
+"""Distinct (numerator, denominator) pairs kept; small counts recur across keys and scales."""
 
 
-def _one_decimal(value: Fraction) -> float:
-    """Half up to one decimal, exactly (N1 rounds 12.25 to 12.3; float rounding may not)."""
-    return math.floor(value * 10 + Fraction(1, 2)) / 10
+def _one_decimal(value: float) -> float:
+    """Half up to one decimal, exactly (N1 rounds 12.25 to 12.3; float rounding may not):
+    with value = p/q, ⌊10·p/q + ½⌋ = ⌊(20p + q) / 2q⌋ in integers."""
+    p, q = value.as_integer_ratio()
+    return (20 * p + q) // (2 * q) / 10
 
 
 def percentage(numerator: int, denominator: int) -> float:
-    """``numerator`` as a percentage of ``denominator``, one decimal half up; 0 over 0 (N1)."""
+    """``numerator`` as a percentage of ``denominator``, one decimal half up; 0 over 0 (N1).
+
+    ⌊1000·n/d + ½⌋ = ⌊(2000n + d) / 2d⌋ tenths, in integers: exact at the x.x5 ties.
+    """
     if denominator == 0:
         return 0.0
-    return _one_decimal(Fraction(100 * numerator, denominator))
+    return (2000 * numerator + denominator) // (2 * denominator) / 10
 
 
 def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float] | None:
@@ -311,61 +325,132 @@ def _sample_sd(total: float, total_sq: float, n: int) -> float | None:
     return math.sqrt(spread / (n - 1))
 
 
-def _proportion_figures(name: str, numerator: int, denominator: int) -> Figures:
-    figures: Figures = {name: numerator, f"pct_{name}": percentage(numerator, denominator)}
+@lru_cache(maxsize=_PROPORTION_CACHE_SIZE)
+def _count_figures(sums: tuple[float, ...]) -> tuple[float | int | None, ...]:
+    """The count figures of one measure × informant (``with_threshold`` … ``reliably_recovered``
+    and their percentages) from their counters' sums: small counts recur, so they are cached."""
+    counts = [round(value) for value in sums]
+    figures: list[float | int | None] = [*counts[:2]]
+    for numerator, denominator in zip(counts[2:], _PROPORTION_DENOMINATORS, strict=True):
+        figures += _proportion_figures(numerator, counts[denominator])
+    return tuple(figures)
+
+
+def _proportion_figures(numerator: int, denominator: int) -> tuple[float | int | None, ...]:
+    """A count, its percentage of its denominator and the 95% Wilson bounds as percentages."""
+    share = percentage(numerator, denominator)
     interval = wilson_interval(numerator, denominator)
-    low, high = (None, None) if interval is None else interval
-    figures[f"pct_{name}_ci_low"] = None if low is None else _one_decimal(Fraction(100 * low))
-    figures[f"pct_{name}_ci_high"] = None if high is None else _one_decimal(Fraction(100 * high))
-    return figures
+    if interval is None:
+        return numerator, share, None, None
+    low, high = interval
+    return numerator, share, _one_decimal(100 * low), _one_decimal(100 * high)
 
 
-def _measure_figures(prefix: str, counters: Mapping[str, float]) -> Figures:
-    def value(name: str) -> float:
-        return counters.get(f"{prefix}.{name}", 0.0)
+_MEASURE_COUNTERS: Final = (
+    "n_paired",
+    *_SUMS,
+    "with_threshold",
+    "clinical_first",
+    *MEASURE_DENOMINATORS,
+)
+_MEASURE_FIGURES: Final = (
+    "n_paired",
+    "mean_first",
+    "mean_last",
+    "mean_change",
+    "sd_change",
+    "effect_size",
+    "t_statistic",
+    "p_value",
+    "with_threshold",
+    "clinical_first",
+    *(
+        figure
+        for name in MEASURE_DENOMINATORS
+        for figure in (name, f"pct_{name}", f"pct_{name}_ci_low", f"pct_{name}_ci_high")
+    ),
+)
+_FIRST_COUNT: Final = 1 + len(_SUMS)
+"""``_MEASURE_COUNTERS[_FIRST_COUNT:]`` are counts (of pairs with a threshold …)."""
+_PROPORTION_DENOMINATORS: Final = tuple(
+    _MEASURE_COUNTERS.index(denominator) - _FIRST_COUNT
+    for denominator in MEASURE_DENOMINATORS.values()
+)
+_METRIC_NUMERATORS: Final = itemgetter(*map(METRIC_COUNTS.index, METRIC_DENOMINATORS))
+_METRIC_DENOMINATORS: Final = itemgetter(*map(METRIC_COUNTS.index, METRIC_DENOMINATORS.values()))
+_METRIC_FIGURES: Final = (*METRIC_COUNTS, *(f"pct_{name}" for name in METRIC_DENOMINATORS))
+_METRIC_COUNTER_SET: Final = frozenset(METRIC_COUNTS)
+_percentage = lru_cache(maxsize=_PROPORTION_CACHE_SIZE)(percentage)
 
-    def count(name: str) -> int:
-        return round(value(name))
 
-    n = count("n_paired")
-    mean_first = value("sum_first") / n if n else None
-    mean_change = value("sum_change") / n if n else None
-    sd_change = _sample_sd(value("sum_change"), value("sum_change_sq"), n)
-    sd_first = _sample_sd(value("sum_first"), value("sum_first_sq"), n)
-    effect_size = t_statistic = p_value = None
-    if mean_change is not None and sd_first:
-        effect_size = mean_change / sd_first
-    if mean_change is not None and sd_change:
+@lru_cache(maxsize=1_024)
+def _scope(prefix: str) -> frozenset[str]:
+    """One measure × informant's counter names: ``prefix.n_paired`` …"""
+    return frozenset(f"{prefix}.{name}" for name in _MEASURE_COUNTERS)
+
+
+def _prefixes(counters: Mapping[str, float]) -> tuple[str, ...]:
+    """The measure × informant scopes of the counters, sorted (``SDQ.parent``), found by taking
+    one counter at a time and discarding its whole scope (names repeat across scopes)."""
+    unseen = counters.keys() - _METRIC_COUNTER_SET
+    prefixes = []
+    while unseen:
+        prefix, dot, _ = unseen.pop().rpartition(".")
+        if dot:
+            prefixes.append(prefix)
+            unseen -= _scope(prefix)
+    return tuple(sorted(set(prefixes)))
+
+
+@lru_cache(maxsize=1_024)
+def _layout(prefixes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The counters :func:`derive` reads (metric counts, then ``_MEASURE_COUNTERS`` per scope)
+    and the figures it writes (``_METRIC_FIGURES``, then ``_MEASURE_FIGURES`` per scope)."""
+    reads = (f"{prefix}.{name}" for prefix in prefixes for name in _MEASURE_COUNTERS)
+    writes = (f"{prefix}.{name}" for prefix in prefixes for name in _MEASURE_FIGURES)
+    return (*METRIC_COUNTS, *reads), (*_METRIC_FIGURES, *writes)
+
+
+def _measure_figures(values: list[float]) -> tuple[float | int | None, ...]:
+    """One measure × informant's figures (``_MEASURE_FIGURES``) from its ``_MEASURE_COUNTERS``."""
+    n_value, sum_first, sum_last, sum_change, sum_change_sq, sum_first_sq = values[:_FIRST_COUNT]
+    counts = values[_FIRST_COUNT:]
+    n = round(n_value)
+    if not n:
+        return (n, None, None, None, None, None, None, None, *_count_figures(tuple(counts)))
+    mean_change = sum_change / n
+    if n < 2:  # no spread: _sample_sd is None
+        means = (sum_first / n, sum_last / n, mean_change)
+        return (n, *means, None, None, None, None, *_count_figures(tuple(counts)))
+    sd_change = _sample_sd(sum_change, sum_change_sq, n)
+    sd_first = _sample_sd(sum_first, sum_first_sq, n)
+    t_statistic = p_value = None
+    if sd_change:
         t_statistic = mean_change / (sd_change / math.sqrt(n))
-        p_value = float(2 * stats.t.sf(abs(t_statistic), n - 1))
-    figures: Figures = {
-        "n_paired": n,
-        "mean_first": mean_first,
-        "mean_last": value("sum_last") / n if n else None,
-        "mean_change": mean_change,
-        "sd_change": sd_change,
-        "effect_size": effect_size,
-        "t_statistic": t_statistic,
-        "p_value": p_value,
-        "with_threshold": count("with_threshold"),
-        "clinical_first": count("clinical_first"),
-    }
-    for name, denominator in MEASURE_DENOMINATORS.items():
-        figures.update(_proportion_figures(name, count(name), count(denominator)))
-    return {f"{prefix}.{name}": figure for name, figure in figures.items()}
+        p_value = 2 * cython_special.stdtr(float(n - 1), -abs(t_statistic))
+    return (
+        n,
+        sum_first / n,
+        sum_last / n,
+        mean_change,
+        sd_change,
+        mean_change / sd_first if sd_first else None,
+        t_statistic,
+        p_value,
+        *_count_figures(tuple(counts)),
+    )
 
 
 def derive(counters: Mapping[str, float]) -> Figures:
     """The published figures of §4 from one aggregate's summed counters (exact, unsuppressed)."""
-    figures: Figures = {name: round(counters.get(name, 0.0)) for name in METRIC_COUNTS}
-    for name, denominator in METRIC_DENOMINATORS.items():
-        figures[f"pct_{name}"] = percentage(
-            round(counters.get(name, 0.0)), round(counters.get(denominator, 0.0))
-        )
-    prefixes = {name.rsplit(".", 1)[0] for name in counters if "." in name}
-    for prefix in sorted(prefixes):
-        figures.update(_measure_figures(prefix, counters))
-    return figures
+    reads, writes = _layout(_prefixes(counters))
+    values = list(map(counters.get, reads, repeat(0.0)))
+    counts = list(map(round, values[: len(METRIC_COUNTS)]))
+    figures: list[float | int | None] = [*counts]
+    figures += map(_percentage, _METRIC_NUMERATORS(counts), _METRIC_DENOMINATORS(counts))
+    for start in range(len(METRIC_COUNTS), len(values), len(_MEASURE_COUNTERS)):
+        figures += _measure_figures(values[start : start + len(_MEASURE_COUNTERS)])
+    return dict(zip(writes, figures, strict=True))
 
 
 def figure_role(name: str) -> FigureRole:

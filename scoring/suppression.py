@@ -10,16 +10,20 @@ tests of fewer than :data:`MIN_STATISTIC_N` pairs show as ``*``, and a Wilson in
 is shown only when its numerator is at least :data:`MIN_COUNT_SHOWN` (an interval around
 0–4 events would reveal a small denominator), recomputed from the unrounded counts and
 rounded to a whole percentage like the percentage it brackets.
+
+Every figure of every published key passes through here, so roles are classified once per
+figure name and the rounding of a count or a count pair is worked out once (both recur).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from fractions import Fraction
-from typing import Final
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from operator import itemgetter
+from typing import Final, NamedTuple
 
-from scoring.figures import figure_role, wilson_interval
+from scoring.figures import FigureRole, figure_role, wilson_interval
 
 SUPPRESSED: Final = "*"
 MIN_COUNT_SHOWN: Final = 5
@@ -28,14 +32,18 @@ ROUNDING_BASE: Final = 5
 MIN_STATISTIC_N: Final = 5
 """P: the smallest number of pairs whose means, SDs, effect size and t test are published."""
 UNSUPPRESSED_LEVELS: Final = frozenset({"national"})
+_CACHE_SIZE: Final = 65_536
+"""Distinct counts and count pairs kept; aggregates are small, so the same ones recur."""
 
 Published = int | float | str | None
 
 
-def _half_up(value: Fraction) -> int:
-    """Nearest integer, .5 up. Integer counts never tie at 2.5 mod 5, so the choice is moot
-    for counts; percentages from counts can tie (12.5%) and round up as N1's SQL ROUND does."""
-    return math.floor(value + Fraction(1, 2))
+def _half_up(numerator: int, denominator: int) -> int:
+    """``numerator/denominator`` to the nearest integer, .5 up, exactly: ⌊n/d + ½⌋ = ⌊(2n + d)/2d⌋.
+
+    Integer counts never tie at 2.5 mod 5, so the choice is moot for counts; percentages from
+    counts can tie (12.5%) and round up as N1's SQL ROUND does."""
+    return (2 * numerator + denominator) // (2 * denominator)
 
 
 def _as_count(value: float) -> int:
@@ -52,7 +60,7 @@ def suppress_count(n: float) -> int | str:
         return 0
     if count < MIN_COUNT_SHOWN:
         return SUPPRESSED
-    return ROUNDING_BASE * _half_up(Fraction(count, ROUNDING_BASE))
+    return ROUNDING_BASE * _half_up(count, ROUNDING_BASE)
 
 
 def suppress_percentage(numerator: float, denominator: float) -> int | str:
@@ -65,46 +73,102 @@ def suppress_percentage(numerator: float, denominator: float) -> int | str:
         return 0
     if count < MIN_COUNT_SHOWN:
         return SUPPRESSED
-    return _half_up(Fraction(100 * count, total))
+    return _half_up(100 * count, total)
 
 
-def _count_of(figures: Mapping[str, Published], name: str | None) -> float:
-    value = figures.get(name) if name is not None else None
-    if not isinstance(value, int | float):
-        raise ValueError(f"figure {name!r} is needed to suppress its dependants")
-    return value
-
-
-def _interval_bound(name: str, numerator: float, denominator: float) -> int | str | None:
+@lru_cache(maxsize=_CACHE_SIZE)
+def _interval_bound(numerator: float, denominator: float, high: bool) -> Published:
     """A Wilson bound as a whole percentage, recomputed from the unrounded counts."""
     interval = wilson_interval(_as_count(numerator), _as_count(denominator))
     if interval is None:
         return None
     if numerator < MIN_COUNT_SHOWN:
         return SUPPRESSED
-    low, high = interval
-    return _half_up(Fraction(100 * (low if name.endswith("_ci_low") else high)))
+    return _whole_percentage(interval[high])
+
+
+def _whole_percentage(share: float) -> int:
+    """100·share half up to a whole number, exactly (share = p/q as a binary fraction)."""
+    return _half_up(*(100 * share).as_integer_ratio())
+
+
+_shown_count = lru_cache(maxsize=_CACHE_SIZE)(suppress_count)
+_shown_percentage = lru_cache(maxsize=_CACHE_SIZE)(suppress_percentage)
+_NUMBER_TYPES: Final = frozenset({int, float, bool})
+
+
+class _Plan(NamedTuple):
+    """How to suppress one sequence of figure names: grouped by role, so that each group is
+    looked up and rounded in one pass, and ``order`` to put the results back in sequence."""
+
+    counts: tuple[str, ...]
+    percentages: tuple[tuple[str, ...], tuple[str, ...]]
+    intervals: tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]
+    statistics: tuple[tuple[str, ...], tuple[str, ...]]
+    order: Callable[[list[Published]], tuple[Published, ...]]
+
+
+def _needed(name: str | None) -> ValueError:
+    return ValueError(f"figure {name!r} is needed to suppress its dependants")
+
+
+@lru_cache(maxsize=1_024)
+def _plan(names: tuple[str, ...]) -> _Plan:
+    """Classify every figure; ``ValueError`` for an unknown one or a count it needs missing."""
+    groups: dict[str, list[tuple[int, str, FigureRole]]] = {
+        "count": [],
+        "percentage": [],
+        "interval": [],
+        "statistic": [],
+    }
+    for position, name in enumerate(names):
+        role = figure_role(name)
+        for count in (role.numerator, role.denominator, role.sample_size):
+            if count is not None and count not in names:
+                raise _needed(count)
+        groups[role.kind].append((position, name, role))
+    counts, percentages, intervals, statistics = groups.values()
+    grouped = [position for group in groups.values() for position, _, _ in group]
+    return _Plan(
+        counts=tuple(name for _, name, _ in counts),
+        percentages=(
+            tuple(str(role.numerator) for _, _, role in percentages),
+            tuple(str(role.denominator) for _, _, role in percentages),
+        ),
+        intervals=(
+            tuple(str(role.numerator) for _, _, role in intervals),
+            tuple(str(role.denominator) for _, _, role in intervals),
+            tuple(name.endswith("_ci_high") for _, name, _ in intervals),
+        ),
+        statistics=(
+            tuple(name for _, name, _ in statistics),
+            tuple(str(role.sample_size) for _, _, role in statistics),
+        ),
+        order=itemgetter(*sorted(range(len(names)), key=grouped.__getitem__)),
+    )
 
 
 def suppress_figures(figures: Mapping[str, Published], level: str) -> dict[str, Published]:
     """The figures of one aggregate (as :func:`scoring.figures.derive` names them) as they may
     be published at ``level``; ``ValueError`` for a figure it does not know how to treat."""
-    if level in UNSUPPRESSED_LEVELS:
+    if level in UNSUPPRESSED_LEVELS or not figures:
         return dict(figures)
-    published: dict[str, Published] = {}
-    for name, value in figures.items():
-        role = figure_role(name)
-        if role.kind == "count":
-            published[name] = suppress_count(_count_of(figures, name))
-        elif role.kind == "percentage":
-            published[name] = suppress_percentage(
-                _count_of(figures, role.numerator), _count_of(figures, role.denominator)
-            )
-        elif role.kind == "interval":
-            published[name] = _interval_bound(
-                name, _count_of(figures, role.numerator), _count_of(figures, role.denominator)
-            )
-        else:
-            small = _count_of(figures, role.sample_size) < MIN_STATISTIC_N
-            published[name] = SUPPRESSED if small and value is not None else value
-    return published
+    names = tuple(figures)
+    plan = _plan(names)
+    value = figures.__getitem__
+    counts = [*map(value, plan.counts)]
+    if not set(map(type, counts)) <= _NUMBER_TYPES:
+        for name, count in zip(plan.counts, counts, strict=True):
+            if not isinstance(count, int | float):
+                raise _needed(name)
+    numerators, denominators = plan.percentages
+    low_numerators, low_denominators, high = plan.intervals
+    statistics, sample_sizes = plan.statistics
+    shown: list[Published] = [*map(_shown_count, counts)]
+    shown += map(_shown_percentage, map(value, numerators), map(value, denominators))
+    shown += map(_interval_bound, map(value, low_numerators), map(value, low_denominators), high)
+    shown += [
+        SUPPRESSED if statistic is not None and size < MIN_STATISTIC_N else statistic  # type: ignore[operator]
+        for statistic, size in zip(map(value, statistics), map(value, sample_sizes), strict=True)
+    ]
+    return dict(zip(names, plan.order(shown), strict=True))

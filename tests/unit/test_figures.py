@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from scoring.figures import (
+    MEASURE_DENOMINATORS,
+    METRIC_COUNTS,
+    METRIC_DENOMINATORS,
     AggregateKey,
     FigureRole,
+    _one_decimal,
     age_band,
     contributions,
     delta,
@@ -421,3 +428,180 @@ def test_every_derived_figure_has_a_role() -> None:
     rows = [(PROFILE, IMPROVED)]
     for name in derive(recompute(rows)[key("national", "ENG", "2019-06")]):
         figure_role(name)
+
+
+# --- the fast path against a plain reference ---
+# ``derive`` avoids Fraction and scipy's distribution objects for speed (benchmarks/figures.py);
+# this is the straightforward version it replaced, kept here to pin every published value.
+
+
+def _reference_one_decimal(value: Fraction) -> float:
+    return math.floor(value * 10 + Fraction(1, 2)) / 10
+
+
+def _reference_percentage(numerator: int, denominator: int) -> float:
+    if denominator == 0:
+        return 0.0
+    return _reference_one_decimal(Fraction(100 * numerator, denominator))
+
+
+def _reference_measure(prefix: str, counters: Mapping[str, float]) -> dict[str, object]:
+    def value(name: str) -> float:
+        return counters.get(f"{prefix}.{name}", 0.0)
+
+    def count(name: str) -> int:
+        return round(value(name))
+
+    def sd(total: float, total_sq: float, n: int) -> float | None:
+        if n < 2:
+            return None
+        spread = total_sq - total * total / n
+        if spread <= 1e-9 * max(total_sq, 1.0):
+            return 0.0
+        return math.sqrt(spread / (n - 1))
+
+    n = count("n_paired")
+    mean_first = value("sum_first") / n if n else None
+    mean_change = value("sum_change") / n if n else None
+    sd_change = sd(value("sum_change"), value("sum_change_sq"), n)
+    sd_first = sd(value("sum_first"), value("sum_first_sq"), n)
+    effect_size = t_statistic = p_value = None
+    if mean_change is not None and sd_first:
+        effect_size = mean_change / sd_first
+    if mean_change is not None and sd_change:
+        t_statistic = mean_change / (sd_change / math.sqrt(n))
+        p_value = float(2 * stats.t.sf(abs(t_statistic), n - 1))
+    figures: dict[str, object] = {
+        "n_paired": n,
+        "mean_first": mean_first,
+        "mean_last": value("sum_last") / n if n else None,
+        "mean_change": mean_change,
+        "sd_change": sd_change,
+        "effect_size": effect_size,
+        "t_statistic": t_statistic,
+        "p_value": p_value,
+        "with_threshold": count("with_threshold"),
+        "clinical_first": count("clinical_first"),
+    }
+    for name, denominator in MEASURE_DENOMINATORS.items():
+        numerator, total = count(name), count(denominator)
+        figures[name] = numerator
+        figures[f"pct_{name}"] = _reference_percentage(numerator, total)
+        interval = wilson_interval(numerator, total)
+        bounds = (None, None) if interval is None else interval
+        for suffix, bound in zip(("_ci_low", "_ci_high"), bounds, strict=True):
+            shown = None if bound is None else _reference_one_decimal(Fraction(100 * bound))
+            figures[f"pct_{name}{suffix}"] = shown
+    return {f"{prefix}.{name}": figure for name, figure in figures.items()}
+
+
+def reference_derive(counters: Mapping[str, float]) -> dict[str, object]:
+    figures: dict[str, object] = {name: round(counters.get(name, 0.0)) for name in METRIC_COUNTS}
+    for name, denominator in METRIC_DENOMINATORS.items():
+        figures[f"pct_{name}"] = _reference_percentage(
+            round(counters.get(name, 0.0)), round(counters.get(denominator, 0.0))
+        )
+    for prefix in sorted({name.rsplit(".", 1)[0] for name in counters if "." in name}):
+        figures.update(_reference_measure(prefix, counters))
+    return figures
+
+
+def _identical(fast: Mapping[str, object], reference: Mapping[str, object]) -> bool:
+    """Same names in the same order, same types, same values (floats bit for bit)."""
+    return list(fast.items()) == list(reference.items()) and all(
+        type(fast[name]) is type(reference[name]) for name in reference
+    )
+
+
+SCOPES = ("SDQ.parent", "SDQ.self", "RCADS.self", "HoNOSCA.clinician", "GBO.self")
+
+
+@st.composite
+def summed_counters(draw: st.DrawFn) -> dict[str, float]:
+    """Counters as merge leaves them: whole counts, sums of scores (some on 1/3 or 0.1 steps),
+    zeros dropped; every count below the count it is a share of."""
+    counters: dict[str, float] = {}
+    closed = draw(st.integers(0, 400))
+    counters["closed_referrals"] = closed
+    for name, denominator in METRIC_DENOMINATORS.items():
+        if denominator == "closed_referrals":
+            counters[name] = draw(st.integers(0, closed))
+    for name, denominator in METRIC_DENOMINATORS.items():
+        if denominator != "closed_referrals":
+            counters[name] = draw(st.integers(0, round(counters[denominator])))
+    for scope in draw(st.lists(st.sampled_from(SCOPES), unique=True)):
+        n = draw(st.integers(0, 60))
+        step = draw(st.sampled_from([1.0, 0.1, 1 / 3, 0.25]))
+        firsts = draw(st.lists(st.integers(0, 160), min_size=n, max_size=n))
+        lasts = draw(st.lists(st.integers(0, 160), min_size=n, max_size=n))
+        if draw(st.booleans()):
+            lasts = [first - 2 for first in firsts]  # identical changes: SD 0, no t test
+        changes = [(last - first) * step for first, last in zip(firsts, lasts, strict=True)]
+        threshold = draw(st.integers(0, n))
+        clinical = draw(st.integers(0, n))
+        recovered = draw(st.integers(0, clinical))
+        sums = {
+            "n_paired": float(n),
+            "sum_first": sum(first * step for first in firsts),
+            "sum_last": sum(last * step for last in lasts),
+            "sum_change": sum(changes),
+            "sum_change_sq": sum(change * change for change in changes),
+            "sum_first_sq": sum((first * step) ** 2 for first in firsts),
+            "with_threshold": float(threshold),
+            "reliable_improvement": float(draw(st.integers(0, threshold))),
+            "reliable_deterioration": float(draw(st.integers(0, threshold))),
+            "clinical_first": float(clinical),
+            "recovered": float(recovered),
+            "reliably_recovered": float(draw(st.integers(0, recovered))),
+        }
+        counters.update({f"{scope}.{name}": value for name, value in sums.items()})
+    return {name: float(value) for name, value in counters.items() if value != 0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(summed_counters())
+def test_derive_equals_the_fraction_reference(counters: dict[str, float]) -> None:
+    assert _identical(derive(counters), reference_derive(counters))
+
+
+@given(st.integers(0, 10_000), st.integers(0, 10_000))
+def test_percentage_equals_exact_half_up(numerator: int, denominator: int) -> None:
+    assert percentage(numerator, denominator) == _reference_percentage(numerator, denominator)
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "shown"),
+    [(1, 8, 12.5), (1, 16, 6.3), (3, 16, 18.8), (5, 16, 31.3), (1, 32, 3.1), (1, 80, 1.3),
+     (33, 400, 8.3), (1, 400, 0.3), (7, 8, 87.5), (1, 3, 33.3), (2, 3, 66.7), (0, 5, 0.0),
+     (5, 5, 100.0)],
+)  # fmt: skip
+def test_percentage_ties_round_up(numerator: int, denominator: int, shown: float) -> None:
+    # 1/16 = 6.25% -> 6.3; 3/16 = 18.75% -> 18.8; 5/16 = 31.25% -> 31.3; 1/32 = 3.125% -> 3.1;
+    # 1/80 = 1.25% -> 1.3: each an exact tie in binary, where float rounding could go down.
+    assert percentage(numerator, denominator) == shown
+
+
+def test_extreme_and_odd_counters_match_the_reference() -> None:
+    odd = [
+        {"closed_referrals": 3.0, "events": 7.0},  # an undotted counter that is no figure
+        {"SDQ.parent.sum_first": 1e-13},  # float residue of a drained key: n = 0
+        {"SDQ.parent.n_paired": 1.0, "SDQ.parent.sum_change": -3.0},  # one pair: no SD
+        {"SDQ.parent.n_paired": -1.0, "SDQ.parent.sum_first": 4.0},  # an inconsistent store
+        {"a.b.c.n_paired": 2.0, "a.b.c.sum_change": 1.0, "a.b.c.sum_change_sq": 5.0},
+        {
+            "SDQ.parent.n_paired": 1e6,
+            "SDQ.parent.sum_change": -2e6,
+            "SDQ.parent.sum_change_sq": 5e6,
+        },
+    ]
+    for counters in odd:
+        assert _identical(derive(counters), reference_derive(counters))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(12.25, 12.3), (0.25, 0.3), (1.75, 1.8), (33.75, 33.8), (12.249999, 12.2), (0.0, 0.0)],
+)
+def test_interval_bounds_round_half_up_exactly(value: float, shown: float) -> None:
+    # 12.25, 0.25, 1.75 and 33.75 are exact binary fractions on a tie: half up, not to even
+    assert _one_decimal(value) == shown

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from fractions import Fraction
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.suppression import suppress_count, suppress_figures, suppress_percentage
+from scoring.figures import derive, figure_role, wilson_interval
+from scoring.suppression import (
+    Published,
+    suppress_count,
+    suppress_figures,
+    suppress_percentage,
+)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +124,103 @@ def test_unknown_or_orphaned_figures_are_refused() -> None:
         suppress_figures({"secret": 3}, "team")
     with pytest.raises(ValueError, match="needed"):
         suppress_figures({"pct_paired": 50.0}, "team")  # its counts are not there
+
+
+# --- the fast path against a plain reference ---
+# ``suppress_figures`` groups figures by role and caches roundings for speed
+# (benchmarks/figures.py); this is the figure-by-figure version it replaced.
+
+
+def _reference_half_up(value: Fraction) -> int:
+    return math.floor(value + Fraction(1, 2))
+
+
+def _reference_count(value: float) -> int | str:
+    count = round(value)
+    if count == 0:
+        return 0
+    return "*" if count < 5 else 5 * _reference_half_up(Fraction(count, 5))
+
+
+def _reference_percentage(numerator: float, denominator: float) -> int | str:
+    count, total = round(numerator), round(denominator)
+    if count == 0 or total == 0:
+        return 0
+    return "*" if count < 5 else _reference_half_up(Fraction(100 * count, total))
+
+
+def reference_suppress(figures: Mapping[str, Published]) -> dict[str, Published]:
+    def count_of(name: str | None) -> float:
+        value = figures[name or ""]
+        assert isinstance(value, int | float)
+        return value
+
+    published: dict[str, Published] = {}
+    for name, value in figures.items():
+        role = figure_role(name)
+        if role.kind == "count":
+            published[name] = _reference_count(count_of(name))
+        elif role.kind == "percentage":
+            numerator, denominator = count_of(role.numerator), count_of(role.denominator)
+            published[name] = _reference_percentage(numerator, denominator)
+        elif role.kind == "interval":
+            numerator, denominator = count_of(role.numerator), count_of(role.denominator)
+            interval = wilson_interval(round(numerator), round(denominator))
+            if interval is None:
+                published[name] = None
+            elif numerator < 5:
+                published[name] = "*"
+            else:
+                bound = interval[name.endswith("_ci_high")]
+                published[name] = _reference_half_up(Fraction(100 * bound))
+        else:
+            small = count_of(role.sample_size) < 5
+            published[name] = "*" if small and value is not None else value
+    return published
+
+
+@st.composite
+def derived_figures(draw: st.DrawFn) -> dict[str, Published]:
+    closed = draw(st.integers(0, 300))
+    counters: dict[str, float] = {"closed_referrals": closed}
+    for name in ("with_assessment", "paired", "paired_self", "paired_parent"):
+        counters[name] = draw(st.integers(0, closed))
+    for category in ("improved", "deteriorated", "no_change"):
+        counters[f"{category}_self"] = draw(st.integers(0, round(counters["paired_self"])))
+    for scope in draw(st.lists(st.sampled_from(["SDQ.parent", "GBO.self"]), unique=True)):
+        n = draw(st.integers(0, 40))
+        threshold, clinical = draw(st.integers(0, n)), draw(st.integers(0, n))
+        counters |= {
+            f"{scope}.n_paired": n,
+            f"{scope}.sum_change": draw(st.floats(-100, 100)),
+            f"{scope}.sum_change_sq": draw(st.floats(0, 1e4)),
+            f"{scope}.with_threshold": threshold,
+            f"{scope}.reliable_improvement": draw(st.integers(0, threshold)),
+            f"{scope}.reliable_deterioration": draw(st.integers(0, threshold)),
+            f"{scope}.clinical_first": clinical,
+            f"{scope}.recovered": draw(st.integers(0, clinical)),
+        }
+    return dict(derive({name: float(value) for name, value in counters.items() if value}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(derived_figures(), st.sampled_from(["ccg", "provider", "team", "ccg_provider"]))
+def test_suppression_equals_the_figure_by_figure_reference(
+    figures: dict[str, Published], level: str
+) -> None:
+    shown, expected = suppress_figures(figures, level), reference_suppress(figures)
+    assert list(shown.items()) == list(expected.items())
+    assert all(type(shown[name]) is type(expected[name]) for name in expected)
+
+
+def test_whole_percentages_tie_up() -> None:
+    # 5/40 = 12.5% -> 13; 7/8 = 87.5% -> 88; 5/8 = 62.5% -> 63; 6/16 = 37.5% -> 38
+    assert [suppress_percentage(n, d) for n, d in [(5, 40), (7, 8), (5, 8), (6, 16)]] == [
+        13, 88, 63, 38
+    ]  # fmt: skip
+
+
+def test_a_missing_or_empty_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="needed"):
+        suppress_figures({"paired": None, "closed_referrals": 4}, "team")
+    assert suppress_figures({}, "team") == {}
