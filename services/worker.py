@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -11,10 +12,31 @@ import faust
 from services.app import create_app
 from services.runtime.process import SupervisedProcess
 from services.settings import Settings
+from services.store.migrations import SchemaOutOfDate, require_current
+from services.store.pool import connect
+
+
+async def _check_schema(dsn: str) -> None:
+    connection = await connect(dsn)
+    try:
+        await require_current(connection)
+    finally:
+        await connection.close()
 
 
 def run_worker(settings: Settings) -> None:
-    """Block until the worker is stopped (SIGINT/SIGTERM); binds no port (web disabled)."""
+    """Block until the worker is stopped (SIGINT/SIGTERM); binds no port (web disabled).
+
+    Refuses to start (exit status 2, with the remedy) against a database whose schema is
+    older than this code, rather than joining the group and crashing on every batch.
+    """
+    if settings.database_url is None:
+        raise SystemExit("DATABASE_URL is not set: point it at the service's PostgreSQL")
+    try:
+        asyncio.run(_check_schema(settings.database_url))
+    except SchemaOutOfDate as error:
+        print(f"outcomes run: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from scoring.figures import AggregateKey, derive
 from scoring.types import ReferralOutcome, ReferralProfile
@@ -177,55 +178,79 @@ async def move_aggregates(
 ) -> list[tuple[AggregateKey, dict[str, Any] | None]]:
     """Add each key's counter deltas, re-derive its figures; ``None`` where a key emptied.
 
-    Rows are locked in key order (the ``ORDER BY``), so concurrent workers cannot deadlock,
-    and the figures are derived from the counters as this transaction left them.
+    The rows are locked (new ones by their insert, existing ones by ``FOR UPDATE``) in key
+    order before they are read, so the counters are moved from their committed values and
+    the figures derived from the counters as this transaction leaves them. Each row is then
+    written once. Two workers touching the same new keys at once may deadlock; PostgreSQL
+    aborts one and the worker retries the batch.
     """
     if not deltas:
         return []
     keys = sorted(deltas)
-    rows = await connection.fetch(
+    columns = [[getattr(key, column) for key in keys] for column in AggregateKey._fields]
+    await connection.execute(
         """
         INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
                                 period_kind, counters)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::text[], $8::jsonb[])
+        SELECT *, '{}'::json FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                          $5::text[], $6::text[], $7::text[])
         ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (method, level, code, period, cohort, cohort_value)
-        DO UPDATE SET counters = roms_add_counters(aggregates.counters, EXCLUDED.counters)
-        RETURNING method, level, code, period, cohort, cohort_value, counters
+        ON CONFLICT (method, level, code, period, cohort, cohort_value) DO NOTHING
         """,
-        *([getattr(key, column) for key in keys] for column in AggregateKey._fields),
+        *columns,
         [period_kind(key.period) for key in keys],
-        [dict(deltas[key]) for key in keys],
     )
+    rows = await connection.fetch(
+        """
+        SELECT a.method, a.level, a.code, a.period, a.cohort, a.cohort_value, a.counters
+        FROM aggregates a
+        JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+            AS u(method, level, code, period, cohort, cohort_value)
+          USING (method, level, code, period, cohort, cohort_value)
+        ORDER BY 1, 2, 3, 4, 5, 6
+        FOR UPDATE OF a
+        """,
+        *columns,
+    )
+    current = {
+        AggregateKey(*(row[c] for c in AggregateKey._fields)): row["counters"] for row in rows
+    }
     published: list[tuple[AggregateKey, dict[str, Any] | None]] = []
-    updates: list[tuple[AggregateKey, dict[str, Any], int]] = []
+    updates: list[tuple[AggregateKey, dict[str, float], dict[str, Any], int]] = []
     emptied: list[AggregateKey] = []
-    for row in rows:
-        key = AggregateKey(*(row[column] for column in AggregateKey._fields))
-        counters = row["counters"]
+    for key in keys:
+        counters = add_counters(current.get(key, {}), deltas[key])
         if round(counters.get("closed_referrals", 0)) == 0:
             emptied.append(key)
             published.append((key, None))
             continue
         figures = derive(counters)
         events = round(counters.get("events", 0))
-        updates.append((key, figures, events))
+        updates.append((key, counters, figures, events))
         published.append((key, {"figures": figures, "events": events}))
     if updates:
         await connection.execute(
             """
-            UPDATE aggregates a SET figures = u.figures, events = u.events,
-                scoring_version = $9, computed_at = now()
+            INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
+                                    counters, figures, events, period_kind, scoring_version,
+                                    computed_at)
+            SELECT method, level, code, period, cohort, cohort_value, counters::json,
+                   figures::json, events, $10, $11, now()
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                        $7::jsonb[], $8::bigint[])
-                AS u(method, level, code, period, cohort, cohort_value, figures, events)
-            WHERE a.method = u.method AND a.level = u.level AND a.code = u.code
-              AND a.period = u.period AND a.cohort = u.cohort AND a.cohort_value = u.cohort_value
+                        $7::text[], $8::text[], $9::bigint[])
+                AS u(method, level, code, period, cohort, cohort_value, counters, figures,
+                     events)
+            ON CONFLICT (method, level, code, period, cohort, cohort_value) DO UPDATE SET
+                counters = EXCLUDED.counters, figures = EXCLUDED.figures,
+                events = EXCLUDED.events, scoring_version = EXCLUDED.scoring_version,
+                computed_at = EXCLUDED.computed_at
             """,
-            *([getattr(key, column) for key, _, _ in updates] for column in AggregateKey._fields),
-            [figures for _, figures, _ in updates],
-            [events for _, _, events in updates],
+            *([getattr(key, column) for key, *_ in updates] for column in AggregateKey._fields),
+            # Encoded here as text: asyncpg's per-element json codec costs as much again.
+            [orjson.dumps(counters).decode() for _, counters, _, _ in updates],
+            [orjson.dumps(figures).decode() for _, _, figures, _ in updates],
+            [events for *_, events in updates],
+            "",
             scoring_version,
         )
     if emptied:
@@ -240,3 +265,11 @@ async def move_aggregates(
             *([getattr(key, column) for key in emptied] for column in AggregateKey._fields),
         )
     return published
+
+
+def add_counters(current: Mapping[str, float], delta: Mapping[str, float]) -> dict[str, float]:
+    """``current + delta``, dropping what nets to (float) zero so emptied keys leave no residue."""
+    total = dict(current)
+    for name, value in delta.items():
+        total[name] = total.get(name, 0.0) + value
+    return {name: value for name, value in total.items() if abs(value) > 1e-9}
