@@ -128,5 +128,129 @@ def db_upgrade() -> None:
     typer.echo(f"applied {', '.join(applied)}" if applied else "schema is up to date")
 
 
+token_app = typer.Typer(help="Bearer tokens of the HTTP API.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _database_url() -> str:
+    settings = Settings()
+    if settings.database_url is None:
+        raise typer.BadParameter("set DATABASE_URL to the database")
+    return settings.database_url
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API and ingest gateway on API_HOST:API_PORT (needs DATABASE_URL;
+    POST /v1/events also needs KAFKA_BOOTSTRAP_SERVERS)."""
+    import uvicorn
+
+    from services.api import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="provider, commissioner, quality or admin.")],
+    org: Annotated[
+        list[str] | None,
+        typer.Option("--org", help="ODS code the token is for (repeat for several)."),
+    ] = None,
+    label: Annotated[str, typer.Option(help="Who or what holds the token.")] = "",
+) -> None:
+    """Issue a token and print it once: only its hash is stored."""
+    from services.api.tokens import Role, create_token
+    from services.store.pool import connect
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"--role must be one of {', '.join(Role)}") from None
+
+    async def issue() -> str:
+        connection = await connect(_database_url())
+        try:
+            issued = await create_token(connection, chosen, org or [], label)
+        finally:
+            await connection.close()
+        return f"token id: {issued.token_id}\ntoken:    {issued.token}"
+
+    try:
+        typer.echo(asyncio.run(issue()))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo("Store the token now: it cannot be shown again.", err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token id to revoke.")]) -> None:
+    """Revoke a token: requests with it are refused (401) from now on."""
+    from services.api.tokens import revoke_token
+    from services.store.pool import connect
+
+    async def revoke() -> bool:
+        connection = await connect(_database_url())
+        try:
+            return await revoke_token(connection, token_id)
+        finally:
+            await connection.close()
+
+    if not asyncio.run(revoke()):
+        typer.echo(f"no live token {token_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {token_id}")
+
+
+@app.command()
+def report(
+    ccg: Annotated[str, typer.Option(help="Commissioner (CCG / sub-ICB) code, e.g. 05A.")],
+    year: Annotated[
+        str | None, typer.Option(help="Financial year, e.g. 2019/20 (all years if omitted).")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table, csv or json.", case_sensitive=False)
+    ] = "table",
+    method: MethodOption = "default",
+) -> None:
+    """Print the commissioner table of GET /v1/reports/outcomes from the store, suppressed."""
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    from services.api.reports import OutcomesTable, outcomes_table
+    from services.report import HEADERS, as_table_rows
+    from services.store.pool import connect
+
+    if output not in {"table", "csv", "json"}:
+        raise typer.BadParameter("--format must be table, csv or json")
+
+    async def load() -> OutcomesTable:
+        connection = await connect(_database_url())
+        try:
+            return await outcomes_table(
+                connection, ccg=ccg, year=year, method=method, suppressed=True
+            )
+        finally:
+            await connection.close()
+
+    loaded = asyncio.run(load())
+    if output == "csv":
+        typer.echo(loaded.as_csv(), nl=False)
+    elif output == "json":
+        typer.echo(orjson.dumps(loaded.as_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        table = Table(*HEADERS, title=f"CCG {ccg} {year or ''} ({method})")
+        for cells in as_table_rows(loaded.rows):
+            table.add_row(*cells)
+        Console().print(table)
+
+
 if __name__ == "__main__":
     app()
