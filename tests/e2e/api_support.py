@@ -107,7 +107,7 @@ async def insert_aggregate(
     await pool.execute(
         "INSERT INTO aggregates (method, level, code, period, period_kind, cohort, cohort_value,"
         " counters, figures, events, scoring_version) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-        " '{}'::jsonb, $8, 1, 'test')",
+        " '{}', $8, 1, 'test')",
         method,
         level,
         code,
