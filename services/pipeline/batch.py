@@ -21,6 +21,8 @@ import topics
 from scoring import figures, pairing
 from scoring.figures import AggregateKey
 from scoring.types import ReferralOutcome, ReferralProfile
+from services import alerts
+from services.alerts.rules import DEFAULT_POLICY, AlertPolicy
 from services.pipeline import outputs
 from services.pipeline.assemble import assemble
 from services.store import derived, facts, outbox
@@ -156,11 +158,16 @@ async def _rederive(
 
 
 async def process_batch(
-    connection: asyncpg.Connection, batch: Sequence[Incoming], *, namespace: str = ""
+    connection: asyncpg.Connection,
+    batch: Sequence[Incoming],
+    *,
+    namespace: str = "",
+    alert_policy: AlertPolicy = DEFAULT_POLICY,
 ) -> BatchReport:
     """Apply one batch atomically; applying it again changes nothing.
 
-    ``namespace`` prefixes every output topic name (tests and tenants share a broker).
+    ``namespace`` prefixes every output topic name (tests and tenants share a broker); the
+    alert rules run on what the batch changed, in the same transaction (outcomes.md §6).
     """
     valid, letters = validate(batch)
     touched_keys: list[AggregateKey] = []
@@ -184,6 +191,9 @@ async def process_batch(
                 connection, changed, SCORING_VERSION
             ):
                 result.records.append(outputs.aggregate_record(key, published, namespace))
+            result.records += await alerts.evaluate(
+                connection, touched_keys, touched, namespace=namespace, policy=alert_policy
+            )
             records.extend(result.records)
         await outbox.add(connection, records)
         await facts.record_progress(connection, _highest_offsets(batch))
