@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,6 +35,7 @@ from services.api.errors import (
     error_response,
     handle_api_error,
     handle_database_down,
+    handle_invalid_value,
 )
 from services.api.models import ErrorBody, Health
 from services.settings import Settings
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.producers = producers
     app.add_exception_handler(ApiError, handle_api_error)
+    app.add_exception_handler(asyncpg.DataError, handle_invalid_value)
     for error in DATABASE_DOWN_ERRORS:
         app.add_exception_handler(error, handle_database_down)
     app.include_router(read.router, tags=["figures"])

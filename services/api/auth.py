@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Annotated, Final
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from scoring.figures import NATIONAL_CODE
 from services.api.database import connection
@@ -40,14 +41,17 @@ def forbidden(message: str = "this token may not access that") -> ApiError:
     return ApiError(403, "auth.forbidden", message)
 
 
+bearer = HTTPBearer(auto_error=False, description="A token of `outcomes token create`.")
+
+
 async def authenticate(
-    request: Request, db: Annotated[asyncpg.Connection, Depends(connection)]
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    db: Annotated[asyncpg.Connection, Depends(connection)],
 ) -> Principal:
     """The principal of the request's ``Authorization: Bearer`` token, or 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise _unauthorised("send Authorization: Bearer <token>")
-    principal = await verify_token(db, token.strip())
+    principal = await verify_token(db, credentials.credentials.strip())
     if principal is None:
         raise _unauthorised("the token is not valid (unknown, malformed or revoked)")
     return principal

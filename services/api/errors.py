@@ -72,5 +72,10 @@ async def handle_api_error(_: Request, error: Exception) -> JsonResponse:
     return error_response(error)
 
 
+async def handle_invalid_value(_: Request, error: Exception) -> JsonResponse:
+    """A value PostgreSQL refuses (parameters are validated first; this is the safety net)."""
+    return error_response(ApiError(400, "request.invalid_value", "a parameter is not valid"))
+
+
 async def handle_database_down(_: Request, error: Exception) -> JsonResponse:
     return error_response(DatabaseUnavailable())

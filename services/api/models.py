@@ -24,6 +24,8 @@ PERIOD_PATTERNS: Final[dict[str, str]] = {
 ANY_PERIOD_PATTERN: Final = "|".join(f"({pattern})" for pattern in PERIOD_PATTERNS.values())
 CODE_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64})?$"
 """An aggregate code: ``ENG``, a CCG or provider code, ``PROVIDER/TEAM`` or ``CCG/PROVIDER``."""
+COHORT_VALUE_PATTERN: Final = r"^[^\x00-\x1f]{1,64}$"
+"""A cohort value (``0-4``, ``Not stated/known``, ``true``): printable text."""
 ORG_PATTERN: Final = r"^[A-Z0-9]{3}([A-Z0-9]{2})?$"
 YEAR_PATTERN: Final = PERIOD_PATTERNS["year"]
 REFERRAL_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{8,64}$"

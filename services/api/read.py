@@ -33,6 +33,7 @@ from services.api.errors import ApiError, JsonResponse
 from services.api.models import (
     ANY_PERIOD_PATTERN,
     CODE_PATTERN,
+    COHORT_VALUE_PATTERN,
     ORG_PATTERN,
     PERIOD_PATTERNS,
     REFERRAL_ID_PATTERN,
@@ -73,7 +74,7 @@ def decode_cursor(cursor: str) -> list[str]:
         key = None
     if not (isinstance(key, list) and len(key) == len(_KEY_COLUMNS)):
         raise ApiError(400, "request.bad_cursor", "cursor is not one this API returned")
-    if not all(isinstance(part, str) for part in key):
+    if not all(isinstance(part, str) and "\x00" not in part for part in key):
         raise ApiError(400, "request.bad_cursor", "cursor is not one this API returned")
     return key
 
@@ -114,7 +115,7 @@ async def aggregates(
     period_to: Annotated[str | None, Query(pattern=ANY_PERIOD_PATTERN)] = None,
     period_kind: PeriodKind | None = None,
     cohort: Cohort | None = None,
-    cohort_value: Annotated[str | None, Query(max_length=64)] = None,
+    cohort_value: Annotated[str | None, Query(pattern=COHORT_VALUE_PATTERN)] = None,
     method: Method = "default",
     measure: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,10}$")] = None,
     perspective: Perspective | None = None,
