@@ -5,11 +5,13 @@ commits, agent supervision); each batch from ``stream.take_events`` is one Postg
 transaction (``services.pipeline.batch``), and what that transaction committed is then
 published from the outbox. Offsets are committed by Faust only after the batch returns, so a
 crash re-delivers at most the batches in flight, which the event_id dedup makes harmless.
+Beside the agent, a task owned by it delivers due alert webhooks (``services.alerts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -17,6 +19,7 @@ import faust
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
 from services.pipeline.batch import Incoming, process_batch
 from services.settings import Settings
 from services.store import migrations, outbox
@@ -34,6 +37,13 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         raise ValueError("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set to run a worker")
     app = faust.App(app_id or settings.consumer_group, **settings.faust_settings())
     namespace = settings.topic_namespace
+    alert_policy = AlertPolicy(settings.alert_min_n, settings.alert_overdispersion)
+    delivery_policy = DeliveryPolicy(
+        settings.webhook_max_attempts,
+        settings.webhook_base_delay,
+        settings.webhook_timeout,
+        settings.webhook_poll_interval,
+    )
     events = app.topic(
         namespace + EVENTS.name, key_type=bytes, value_type=bytes, value_serializer="raw"
     )
@@ -44,12 +54,14 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
         )
+        webhooks: asyncio.Task[None] | None = None
         try:
             async with pool.acquire() as connection:
                 await migrations.require_current(connection)
             await producer.start()
             # Publish what a crashed predecessor committed but never sent.
             await _drain_outbox(pool, producer)
+            webhooks = asyncio.create_task(delivery_loop(pool, delivery_policy))
             async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
                 incoming = [
                     Incoming.from_kafka(
@@ -60,22 +72,30 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
                     )
                     for event in batch
                 ]
-                await _apply_with_retry(pool, incoming, namespace)
+                await _apply_with_retry(pool, incoming, namespace, alert_policy)
                 await _drain_outbox(pool, producer)
         finally:
+            if webhooks is not None:
+                webhooks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await webhooks
             await producer.stop()
             await pool.close()
 
     return app
 
 
-async def _apply_with_retry(pool: asyncpg.Pool, incoming: list[Incoming], namespace: str) -> None:
+async def _apply_with_retry(
+    pool: asyncpg.Pool, incoming: list[Incoming], namespace: str, alert_policy: AlertPolicy
+) -> None:
     """Retry a batch on database errors with backoff; never move on without writing it."""
     attempt = 0
     while True:
         try:
             async with pool.acquire() as connection:
-                report = await process_batch(connection, incoming, namespace=namespace)
+                report = await process_batch(
+                    connection, incoming, namespace=namespace, alert_policy=alert_policy
+                )
             log.info(
                 "batch applied",
                 received=report.received,

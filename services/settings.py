@@ -91,6 +91,32 @@ class Settings(BaseSettings):
         description="Address the HTTP API binds; set 0.0.0.0 only inside a container.",
     )
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP API binds.")
+    alert_min_n: int = Field(
+        default=10,
+        ge=1,
+        description="Fewest paired referrals a unit needs before it can alert (outcomes.md §6).",
+    )
+    alert_overdispersion: bool = Field(
+        default=False,
+        description="Widen the funnel limits by the over-dispersion factor φ estimated from "
+        "the units compared (Spiegelhalter 2005).",
+    )
+    webhook_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        description="Attempts per webhook delivery before it is marked failed.",
+    )
+    webhook_base_delay: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds before the first webhook retry; doubled, with jitter, each time.",
+    )
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to, and read from, a webhook receiver."
+    )
+    webhook_poll_interval: float = Field(
+        default=1.0, gt=0, description="How often a worker looks for due webhook deliveries, s."
+    )
 
     @model_validator(mode="after")
     def _timeouts_are_coherent(self) -> Self:
