@@ -252,5 +252,72 @@ def report(
         Console().print(table)
 
 
+webhook_app = typer.Typer(
+    help="Webhooks that receive alerts (outcomes.md §6).", no_args_is_help=True
+)
+app.add_typer(webhook_app, name="webhook")
+alerts_app = typer.Typer(help="Alerts on deteriorating cohorts and notices.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@webhook_app.command("add")
+def webhook_add(
+    org: Annotated[str, typer.Option(help="Provider or CCG code whose alerts are sent.")],
+    url: Annotated[str, typer.Option(help="https:// endpoint receiving the POSTs.")],
+    secret_file: Annotated[
+        Path, typer.Option(help="File holding the HMAC-SHA256 signing secret.", exists=True)
+    ],
+) -> None:
+    """Register a webhook: a provider code gets its own alerts and referral notices; a CCG
+    code gets the suppressed alerts of the providers serving it."""
+    from services.alerts import add_webhook
+    from services.store.pool import connect
+
+    secret = secret_file.read_text().strip()
+
+    async def add() -> int:
+        connection = await connect(_database_url())
+        try:
+            return await add_webhook(connection, org, url, secret)
+        finally:
+            await connection.close()
+
+    try:
+        webhook_id = asyncio.run(add())
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(f"webhook {webhook_id} registered for {org}")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[str | None, typer.Option(help="open or resolved.")] = None,
+    org: Annotated[str | None, typer.Option(help="Provider, or CCG served, code.")] = None,
+    period: Annotated[str | None, typer.Option(help="e.g. 2019-06, '2019/20 Q1'.")] = None,
+) -> None:
+    """Print alerts, newest first."""
+    from rich.console import Console
+
+    from services.alerts import Alert, list_alerts, render_alerts
+    from services.store.pool import connect
+
+    if state not in {None, "open", "resolved"}:
+        raise typer.BadParameter("--state must be open or resolved")
+
+    async def load() -> list[Alert]:
+        connection = await connect(_database_url())
+        try:
+            return await list_alerts(
+                connection,
+                state="open" if state == "open" else "resolved" if state else None,
+                org=org,
+                period=period,
+            )
+        finally:
+            await connection.close()
+
+    Console().print(render_alerts(asyncio.run(load())))
+
+
 if __name__ == "__main__":
     app()
