@@ -7,6 +7,7 @@ posting it again is answered as a duplicate with nothing produced.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,7 @@ async def test_mixed_posts_are_produced_dead_lettered_or_refused_per_event(
     letter = DeadLetter.model_validate_json(letter_value or b"")
     assert letter.source == f"gateway:{body['request_id']}/5" == letter_key.decode()
     assert letter.error_code == "schema.missing_field"
-    assert orjson.loads(__import__("base64").b64decode(letter.original_base64)) == invalid
+    assert orjson.loads(base64.b64decode(letter.original_base64)) == invalid
     assert response.headers["x-request-id"] == body["request_id"]
 
 
