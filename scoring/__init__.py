@@ -7,10 +7,18 @@ arguments, so the stream processors, the batch recomputation and the tests share
 from scoring.change import jacobson_truax_threshold, reliable_change
 from scoring.pairing import referral_outcome
 from scoring.scorer import MEASURES, definition_of, score, score_batch, validate_items
-from scoring.types import Change, InvalidResponse, MeasureDefinition, ResponseRange, Score
+from scoring.types import (
+    SCORING_VERSION,
+    Change,
+    InvalidResponse,
+    MeasureDefinition,
+    ResponseRange,
+    Score,
+)
 
 __all__ = [
     "MEASURES",
+    "SCORING_VERSION",
     "Change",
     "InvalidResponse",
     "MeasureDefinition",

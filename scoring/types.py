@@ -19,6 +19,13 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
+SCORING_VERSION: Final = "1.0.0"
+"""Version of the scoring rules, carried by every output (ARCHITECTURE.md invariant 4).
+
+Bump it with any change to a rule, threshold, pairing or aggregation: a replay from the start
+of ``roms.events.v1`` then rebuilds every derived table and topic under the new version.
+"""
+
 Informant = Literal["self", "parent", "teacher", "clinician"]
 INFORMANTS: Final[tuple[str, ...]] = ("self", "parent", "teacher", "clinician")
 

@@ -8,17 +8,14 @@ pipeline may add fields; removing or renaming one is a contract change (a new to
 from __future__ import annotations
 
 from datetime import date, datetime
-from importlib.metadata import version
-from typing import Final, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from scoring.types import SCORING_VERSION as SCORING_VERSION
 from scoring.types import Change, HeadlineOutcome, PairedScale, Score
 from topics.problems import ErrorCode, Problem
-
-SCORING_VERSION: Final = version("roms-outcomes")
-"""The distribution's version until ``scoring`` exports its own: replays compare it."""
 
 
 class _Record(BaseModel):
