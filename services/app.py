@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
@@ -52,7 +53,10 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
     async def apply_events(stream: Any) -> None:
         pool = await create_pool(str(settings.database_url))
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=1 << 20,
         )
         webhooks: asyncio.Task[None] | None = None
         try:
@@ -113,8 +117,9 @@ async def _apply_with_retry(
 
 
 async def _drain_outbox(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
-    async def send(topic: str, key: bytes, value: bytes | None) -> None:
-        await producer.send_and_wait(topic, value=value, key=key)
+    async def enqueue(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        ack: Awaitable[object] = await producer.send(topic, value=value, key=key)
+        return ack
 
-    while await outbox.publish_pending(pool, send) > 0:
+    while await outbox.publish_pending(pool, enqueue) > 0:
         pass

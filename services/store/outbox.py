@@ -11,7 +11,8 @@ import asyncpg
 OutboxRecord = tuple[str, bytes, bytes | None]
 """``(topic, key, value)``; a ``None`` value is a tombstone for a compacted topic."""
 
-Send = Callable[[str, bytes, bytes | None], Awaitable[None]]
+Enqueue = Callable[[str, bytes, bytes | None], Awaitable[Awaitable[object]]]
+"""Hands one record to the producer; the awaitable it returns completes on the broker's ack."""
 
 
 async def add(connection: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
@@ -26,7 +27,7 @@ async def add(connection: asyncpg.Connection, records: Sequence[OutboxRecord]) -
     )
 
 
-async def publish_pending(pool: asyncpg.Pool, send: Send, *, limit: int = 5000) -> int:
+async def publish_pending(pool: asyncpg.Pool, enqueue: Enqueue, *, limit: int = 2000) -> int:
     """Publish unpublished records in commit order; returns how many were sent.
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers can drain the outbox
@@ -39,9 +40,11 @@ async def publish_pending(pool: asyncpg.Pool, send: Send, *, limit: int = 5000) 
             "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             limit,
         )
-        await asyncio.gather(
-            *(send(row["topic"], bytes(row["key"]), _bytes(row["value"])) for row in rows)
-        )
+        # Enqueue one at a time (the producer batches them), then wait for every ack.
+        acks = [
+            await enqueue(row["topic"], bytes(row["key"]), _bytes(row["value"])) for row in rows
+        ]
+        await asyncio.gather(*acks)
         if rows:
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
