@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -47,6 +48,9 @@ def demo(
     the commissioner tables (suppressed as published)."""
     from services.demo import run_demo
 
+    # `kill` and `timeout` stop the demo like Ctrl-C does, so the embedded broker, database
+    # and worker are shut down instead of orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     asyncio.run(
         run_demo(
             Settings(),
