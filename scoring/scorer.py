@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -54,6 +56,48 @@ def definition_of(measure: str, informant: str | None = None) -> MeasureDefiniti
     return definition
 
 
+GRID_DECIMALS: Final = 9
+"""Responses on a decimal grid (0.1 steps) are tabulated as the nearest float, as JSON ``7.3``
+decodes; other spellings fall through to the explanatory check, which decides."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedResponses:
+    """Every ``(item key, response)`` pair a measure × informant accepts, and its required keys.
+
+    A questionnaire whose pairs are all here and whose keys cover the required ones is valid,
+    so :func:`validate_items` answers most events with two set operations and walks the items
+    one by one only to explain a rejection.
+    """
+
+    pairs: frozenset[tuple[str, float | None]]
+    required: frozenset[str]
+
+    def accepts(self, items: Mapping[str, object]) -> bool:
+        if any(isinstance(value, bool) for value in items.values()):
+            return False  # True == 1 would otherwise match the pair for a response of 1
+        return self.pairs.issuperset(items.items()) and items.keys() >= self.required
+
+
+def _grid(allowed: ResponseRange) -> set[float]:
+    steps = round((allowed.high - allowed.low) / allowed.step)
+    candidates = {round(allowed.low + k * allowed.step, GRID_DECIMALS) for k in range(steps + 1)}
+    return {value for value in candidates | allowed.extra if allowed.accepts(value)}
+
+
+@cache
+def accepted_responses(measure: str, informant: str) -> AcceptedResponses:
+    """The table of ``measure`` as completed by ``informant`` (both known valid)."""
+    definition = MEASURES[measure]
+    required = definition.required[informant]
+    pairs: set[tuple[str, float | None]] = set()
+    for key in definition.columns[informant]:
+        pairs.update((key, value) for value in _grid(definition.responses[key]))
+        if not (definition.answer_required and key in required):
+            pairs.add((key, None))
+    return AcceptedResponses(frozenset(pairs), required)
+
+
 def validate_items(measure: str, informant: str, items: Mapping[str, object]) -> None:
     """Check a questionnaire's responses without scoring it (pure Python, cheap per event).
 
@@ -61,6 +105,8 @@ def validate_items(measure: str, informant: str, items: Mapping[str, object]) ->
     item key, a non-numeric, out-of-range or (where all are required) unanswered response.
     """
     definition = definition_of(measure, informant)
+    if accepted_responses(measure, informant).accepts(items):
+        return
     columns = definition.columns[informant]
     unknown = [key for key in items if key not in definition.responses or key not in columns]
     if unknown:

@@ -27,7 +27,7 @@ from typing import Final
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from scoring import MEASURES, InvalidResponse, validate_items
+from scoring import InvalidResponse, validate_items
 from topics.events import (
     EVENT_MODELS,
     AssessmentScored,
@@ -36,7 +36,6 @@ from topics.events import (
     QuestionnaireCompletedPayload,
 )
 from topics.problems import ErrorCode, InvalidEvent, Problem
-from topics.responses import accepted_responses
 from topics.snomed import screen_scores
 
 __all__ = ["CLOCK_SKEW", "MAX_EVENT_BYTES", "InvalidEvent", "Problem", "parse_event"]
@@ -202,14 +201,9 @@ def _response_problem(error: InvalidResponse) -> Problem:
 
 
 def _items_problem(payload: QuestionnaireCompletedPayload) -> Problem | None:
-    """``validate_items``' verdict, asked only when the exact fast table does not accept."""
-    measure, informant, items = payload.measure, payload.informant, payload.items
-    definition = MEASURES.get(measure)
-    known = definition is not None and informant in definition.informants
-    if known and accepted_responses(measure, informant).accepts(items):
-        return None
+    """``validate_items``' verdict on the questionnaire's items (``None`` when valid)."""
     try:
-        validate_items(measure, informant, items)
+        validate_items(payload.measure, payload.informant, payload.items)
     except InvalidResponse as error:
         return _response_problem(error)
     return None

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from scoring import MEASURES, InvalidResponse, validate_items
 from scoring.gbo import INFORMANTS as GBO_INFORMANTS
+from scoring.scorer import accepted_responses
 from topics import EVENT_MODELS, TOPICS, parse_event, write_schemas
 from topics.events import GoalInformant, Measure
 from topics.registry import AGGREGATES, EVENTS, OUTCOMES
-from topics.responses import accepted_responses
 from topics.schema import EVENTS_FILE, event_schema_file, record_schema_file
 
 GUIDE = Path(__file__).parents[2] / "docs" / "integrating.md"
