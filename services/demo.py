@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.alerts import open_alerts, render_alerts
 from services.ingest import produce, read_jsonl
 from services.progress import wait_until_reflected
 from services.report import HEADERS, as_table_rows, commissioner_rows
@@ -145,8 +147,19 @@ async def _print_tables(console: Console, dsn: str, method: str) -> None:
         letters = await connection.fetchval("SELECT count(*) FROM dead_letters")
         events = await connection.fetchval("SELECT count(*) FROM events")
         console.print(f"{events} unique valid events reflected; {letters} dead letters recorded.")
+        await _print_alerts(console, connection)
     finally:
         await connection.close()
+
+
+async def _print_alerts(console: Console, connection: asyncpg.Connection) -> None:
+    raised = await open_alerts(connection)
+    funnel = [alert for alert in raised if not alert.key.referral_id]
+    console.print(render_alerts(funnel, title="Open alerts on deteriorating cohorts (§6)"))
+    console.print(
+        f"{len(raised) - len(funnel)} open referral-level notices for providers "
+        "(weak alliance, ORS/CORS session deterioration): `outcomes alerts list`."
+    )
 
 
 async def _write_json(dsn: str, path: Path) -> int:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import orjson
@@ -49,6 +49,9 @@ from services.store.outbox import OutboxRecord
 from topics.records import SCORING_VERSION, AlertRecord
 from topics.registry import ALERTS
 
+_PERIOD_LOCK_CLASS: Final = 0x414C5254  # "ALRT"
+"""Workers evaluate one period at a time (locks taken in order, held to commit), so each
+reads the figures the others committed instead of overwriting a state from a stale view."""
 _NO_UNITS: Mapping[Unit, Mapping[str, Any]] = {}
 
 
@@ -83,6 +86,10 @@ async def _funnel_changes(
         return []
     evaluated = touched | {c._replace(period=next_period(c.period)) for c in touched}
     periods = {c.period for c in evaluated}
+    for period in sorted(periods):
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _PERIOD_LOCK_CLASS, period
+        )
     units = await _units(connection, periods | {previous_period(p) for p in periods})
     stored = await store.funnel_alerts(connection, FUNNEL_RULES, periods)
     stored_units: dict[tuple[Comparison, str], set[Unit]] = defaultdict(set)
@@ -253,8 +260,10 @@ async def _queue_deliveries(connection: asyncpg.Connection, alerts: Sequence[Ale
     """A delivery per transition and webhook: the provider's own webhooks get every alert as
     computed; a commissioner's (org = a CCG the provider served in that period, from the
     ``ccg_provider`` aggregates) gets funnel alerts only, with figures suppressed (§5)."""
+    if not alerts:
+        return
     webhooks = await connection.fetch("SELECT id, org_code FROM webhooks")
-    if not alerts or not webhooks:
+    if not webhooks:
         return
     by_org: dict[str, list[int]] = defaultdict(list)
     for webhook in webhooks:

@@ -170,7 +170,7 @@ def funnel_signals(
     units: Mapping[Unit, Mapping[str, Any]], perspective: str, policy: AlertPolicy
 ) -> dict[Unit, UnitSignal]:
     """Each unit's standing for ``perspective``, from its §4 figures (pooled p₀, §6)."""
-    present = [(unit, figures) for unit, figures in units.items()]
+    present = list(units.items())
     n = np.array([int(f.get(f"paired_{perspective}") or 0) for _, f in present], dtype=np.int64)
     d = np.array(
         [int(f.get(f"deteriorated_{perspective}") or 0) for _, f in present], dtype=np.int64
