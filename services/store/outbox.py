@@ -16,14 +16,11 @@ Enqueue = Callable[[str, bytes, bytes | None], Awaitable[Awaitable[object]]]
 
 
 async def add(connection: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
+    """Queue ``records`` in this transaction (binary COPY: a batch queues thousands)."""
     if not records:
         return
-    await connection.execute(
-        "INSERT INTO outbox (topic, key, value) "
-        "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])",
-        [topic for topic, _, _ in records],
-        [key for _, key, _ in records],
-        [value for _, _, value in records],
+    await connection.copy_records_to_table(
+        "outbox", records=records, columns=("topic", "key", "value")
     )
 
 
