@@ -136,6 +136,8 @@ class AlertRecord(_Record):
     level: str
     code: str
     cohort: str
+    cohort_value: str = "all"
+    """The unit compared within its cohort dimension (``looked_after`` → ``true``)."""
     measure: str
     perspective: str
     period: str

@@ -74,6 +74,7 @@ def alert_key(record: AlertRecord) -> bytes:
         record.level,
         record.code,
         record.cohort,
+        record.cohort_value,
         record.measure,
         record.perspective,
         record.period,

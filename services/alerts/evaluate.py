@@ -314,8 +314,8 @@ def _outbox_record(alert: Alert, namespace: str) -> OutboxRecord:
         state=alert.state,
         level=key.level,
         code=key.code,
-        # Interim: AlertRecord has no cohort_value yet, so the unit's value rides in cohort.
-        cohort=key.cohort if key.cohort_value == ALL else f"{key.cohort}={key.cohort_value}",
+        cohort=key.cohort,
+        cohort_value=key.cohort_value,
         measure=key.measure,
         perspective=key.perspective,
         period=key.period,
