@@ -39,7 +39,6 @@ from services.api.errors import (
 )
 from services.api.models import ErrorBody, Health
 from services.settings import Settings
-from topics.records import SCORING_VERSION
 
 API_VERSION: Final = "1.0.0"
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -94,8 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Outcome figures of CYP mental health services (outcomes.md §4-5) for "
         "commissioners and providers, and an HTTPS ingest gateway for events (events.md). "
-        "Every /v1 endpoint needs `Authorization: Bearer <token>` (`outcomes token create`). "
-        f"Scoring version {SCORING_VERSION}.",
+        "Every /v1 endpoint needs `Authorization: Bearer <token>` (`outcomes token create`); "
+        "each aggregate carries its scoring version.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
     )

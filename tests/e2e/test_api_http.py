@@ -214,6 +214,40 @@ def _schemathesis_finds_no_server_error(url: str, headers: dict[str, str]) -> No
 
 @pytest.mark.parametrize("token", ["commissioner", "provider"])
 async def test_schemathesis_finds_no_server_error(served: Served, token: str) -> None:
+    pytest.importorskip("schemathesis", reason="dev dependency schemathesis not installed")
     await asyncio.to_thread(
         _schemathesis_finds_no_server_error, served.url, served.tokens.headers(token)
     )
+
+
+async def test_cli_tokens_are_printed_once_stored_hashed_and_revocable(served: Served) -> None:
+    environment = {**os.environ, "DATABASE_URL": served.dsn}
+
+    def outcomes(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *arguments],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    created = await asyncio.to_thread(
+        outcomes, "token", "create", "--role", "commissioner", "--org", "05A", "--org", "99C"
+    )
+    assert created.returncode == 0, created.stderr
+    lines = dict(line.split(":", 1) for line in created.stdout.splitlines())
+    token_id, token = lines["token id"].strip(), lines["token"].strip()
+    stored = await served.pool.fetchrow("SELECT * FROM api_clients WHERE token_id = $1", token_id)
+    assert stored["role"] == "commissioner"
+    assert sorted(stored["orgs"]) == ["05A", "99C"]
+    assert token.encode() not in orjson.dumps(dict(stored.items()), default=str)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        assert (await client.get("/v1/aggregates?level=ccg&code=99C", headers=headers)).is_success
+        revoked = await asyncio.to_thread(outcomes, "token", "revoke", token_id)
+        assert revoked.returncode == 0, revoked.stderr
+        assert (await client.get("/v1/aggregates", headers=headers)).status_code == 401
+    assert (await asyncio.to_thread(outcomes, "token", "revoke", token_id)).returncode == 1
+    refused = await asyncio.to_thread(outcomes, "token", "create", "--role", "provider")
+    assert refused.returncode != 0
