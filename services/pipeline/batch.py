@@ -9,7 +9,6 @@ nothing and changes nothing (ARCHITECTURE.md invariant 1).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -63,25 +62,11 @@ class BatchReport:
 class _Derived:
     """What re-assembling the touched referrals changed."""
 
-    deltas: dict[AggregateKey, dict[str, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
+    deltas: list[dict[AggregateKey, dict[str, float]]] = field(default_factory=list)
+    """Per changed referral and method: its new contribution minus its old one."""
     outcome_rows: list[dict[str, Any]] = field(default_factory=list)
     scored_rows: list[dict[str, Any]] = field(default_factory=list)
     records: list[outbox.OutboxRecord] = field(default_factory=list)
-
-    def add(self, counters: Mapping[AggregateKey, Mapping[str, float]], sign: float) -> None:
-        for key, values in counters.items():
-            for counter, value in values.items():
-                self.deltas[key][counter] += sign * value
-
-    def changed_counters(self) -> dict[AggregateKey, dict[str, float]]:
-        """Deltas with the net-zero entries dropped (float noise below 1e-9 included)."""
-        changed = {
-            key: {name: value for name, value in values.items() if abs(value) > 1e-9}
-            for key, values in self.deltas.items()
-        }
-        return {key: values for key, values in changed.items() if values}
 
 
 def validate(
@@ -147,9 +132,10 @@ async def _rederive(
             previous = old_outcomes.get((*key, method))
             if previous == record:
                 continue
-            result.add(contributions(profile, outcome, assembled.events), +1)
-            if previous is not None:
-                result.add(_stored_contributions(previous), -1)
+            old = {} if previous is None else _stored_contributions(previous)
+            result.deltas.append(
+                figures.delta(old, contributions(profile, outcome, assembled.events))
+            )
             result.outcome_rows.append(
                 derived.outcome_row(key, method, profile, outcome, record, SCORING_VERSION)
             )
@@ -185,7 +171,7 @@ async def process_batch(
             result = await _rederive(connection, touched, namespace)
             await derived.save_scored(connection, touched, result.scored_rows)
             await derived.save_outcomes(connection, result.outcome_rows)
-            changed = result.changed_counters()
+            changed = figures.merge(result.deltas)
             touched_keys = sorted(changed)
             for key, published in await derived.move_aggregates(
                 connection, changed, SCORING_VERSION
