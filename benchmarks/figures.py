@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 # benchmarks/scoring.py sits in this file's folder, first on sys.path: it would shadow the package.
 sys.path[0] = str(REPO)
 
-from scoring.figures import AggregateKey, Counters, derive, recompute  # noqa: E402
+from scoring.figures import AggregateKey, Counters, recompute  # noqa: E402
+from scoring.published import derive  # noqa: E402
 from scoring.suppression import suppress_figures  # noqa: E402
 from scoring.types import (  # noqa: E402
     PERSPECTIVES,

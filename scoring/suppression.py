@@ -23,7 +23,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Final, NamedTuple
 
-from scoring.figures import FigureRole, figure_role, wilson_interval
+from scoring.published import FigureRole, figure_role, wilson_interval
 
 SUPPRESSED: Final = "*"
 MIN_COUNT_SHOWN: Final = 5
@@ -149,7 +149,7 @@ def _plan(names: tuple[str, ...]) -> _Plan:
 
 
 def suppress_figures(figures: Mapping[str, Published], level: str) -> dict[str, Published]:
-    """The figures of one aggregate (as :func:`scoring.figures.derive` names them) as they may
+    """The figures of one aggregate (as :func:`scoring.published.derive` names them) as they may
     be published at ``level``; ``ValueError`` for a figure it does not know how to treat."""
     if level in UNSUPPRESSED_LEVELS or not figures:
         return dict(figures)

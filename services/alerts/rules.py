@@ -28,7 +28,7 @@ from typing import Any, Final, Literal, NamedTuple
 import numpy as np
 
 from scoring.change import reliable_change
-from scoring.figures import NATIONAL_CODE, TEAM_CODE_SEPARATOR, AggregateKey, percentage
+from scoring.figures import NATIONAL_CODE, TEAM_CODE_SEPARATOR, AggregateKey
 from scoring.funnel import (
     ALARM_QUANTILE,
     MIN_N,
@@ -38,6 +38,7 @@ from scoring.funnel import (
     overdispersion_phi,
 )
 from scoring.ors import ALLIANCE_ALERT
+from scoring.published import percentage
 
 State = Literal["open", "resolved"]
 

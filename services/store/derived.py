@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from scoring.figures import AggregateKey, derive
+from scoring.figures import AggregateKey
+from scoring.published import derive
 from scoring.types import ReferralOutcome, ReferralProfile
 from services.store.facts import ReferralKey
 from topics.records import ScoredAssessment

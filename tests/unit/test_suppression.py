@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.figures import derive, figure_role, wilson_interval
+from scoring.published import derive, figure_role, wilson_interval
 from scoring.suppression import (
     Published,
     suppress_count,
