@@ -10,6 +10,7 @@ offsets, which Tansu gets wrong (STREAMING.md). Workers are the production comma
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import statistics
@@ -28,7 +29,7 @@ from typing import Any
 import asyncpg
 import orjson
 import psutil
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
 from services.runtime.process import SupervisedProcess
 from services.runtime.stack import embedded_stack
@@ -202,11 +203,10 @@ async def raw_consume(bootstrap: str, topic: str, expected: int) -> tuple[float,
     """Read ``topic`` from the start with ``getmany`` and no processing, in its own group,
     until ``expected`` messages have been counted.
 
-    Returns (seconds from the first message to the last, seconds to join and fetch the first
-    batch): the rate is counted over the reading, the join is Tansu's fixed hold.
+    Returns (seconds reading, from partition assignment to the last message counted; seconds
+    joining the group, Tansu's fixed hold, which says nothing about the rate).
     """
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=f"{topic}.raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
@@ -214,22 +214,32 @@ async def raw_consume(bootstrap: str, topic: str, expected: int) -> tuple[float,
         session_timeout_ms=RAW_CONSUMER_SESSION_MS,
         heartbeat_interval_ms=RAW_CONSUMER_SESSION_MS // 6,
     )
+    assignment = _Assignment()
+    consumer.subscribe([topic], listener=assignment)
     started = time.perf_counter()
     await consumer.start()
     try:
+        await assignment.assigned.wait()
+        assigned = time.perf_counter()
         seen = 0
-        first: float | None = None
         while seen < expected:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            count = sum(len(records) for records in batches.values())
-            if count and first is None:
-                first = time.perf_counter()
-            seen += count
+            seen += sum(len(records) for records in batches.values())
         finished = time.perf_counter()
     finally:
         await consumer.stop()
-    assert first is not None
-    return finished - first, first - started
+    return finished - assigned, assigned - started
+
+
+class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.assigned = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.assigned.clear()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.assigned.set()
 
 
 def process_tree_rss(pid: int) -> int:

@@ -1,6 +1,6 @@
 """Replay throughput: the full pipeline against the raw consume limit, in the same run.
 
-Run ``.venv/bin/python -m benchmarks.replay`` (``--events 1000000``, ``--workers 2``,
+Run ``.venv/bin/python -m benchmarks.replay`` (``--events 1000000``, ``--workers 1 2``,
 ``--runs 3``, ``--no-check``, ``--profile FILE``). Per run: N simulated events (realistic
 delivery noise) are produced to a fresh stack first; then (a) an aiokafka consumer in its own
 group reads the topic with ``getmany`` and no processing until it has counted every produced
@@ -17,6 +17,7 @@ import asyncio
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -45,10 +46,13 @@ EVENTS_PER_REFERRAL = 23.6
 CATCH_UP_TIMEOUT_SECONDS = 3600.0
 """P: a replay that has not finished in an hour is broken, not slow."""
 POLL_SECONDS = 0.05
+NATIONAL_YEAR_EVENTS = 10_000_000
+"""Issue 7: about 10 million events a year for England."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayRun:
+    workers: int
     events: int
     raw_consume_events_per_s: float
     raw_join_s: float
@@ -129,6 +133,7 @@ async def replay_once(
     raw_rate = len(messages) / raw_s
     rate = len(messages) / pipeline_s
     return ReplayRun(
+        workers=workers,
         events=len(messages),
         raw_consume_events_per_s=round(raw_rate),
         raw_join_s=round(raw_join_s, 2),
@@ -136,15 +141,15 @@ async def replay_once(
         events_per_s_after_first_batch=round(len(messages) / (pipeline_s - first_batch_s)),
         first_batch_s=round(first_batch_s, 2),
         pipeline_s=round(pipeline_s, 2),
-        ratio_to_raw=round(rate / raw_rate, 4),
+        ratio_to_raw=round(rate / raw_rate, 6),
         oracle_check=verdict,
     )
 
 
-def _table(runs: list[ReplayRun], workers: int) -> Table:
-    table = Table(title=f"Replay throughput ({workers} worker(s); events/s)")
+def _table(runs: list[ReplayRun]) -> Table:
+    table = Table(title="Replay throughput (events/s)")
     for header in (
-        "run",
+        "workers",
         "events",
         "raw getmany",
         "pipeline e2e",
@@ -154,9 +159,9 @@ def _table(runs: list[ReplayRun], workers: int) -> Table:
         "oracle",
     ):
         table.add_column(header, justify="right")
-    for index, run in enumerate(runs, 1):
+    for run in runs:
         table.add_row(
-            str(index),
+            str(run.workers),
             f"{run.events:,}",
             f"{run.raw_consume_events_per_s:,.0f}",
             f"{run.events_per_s:,.0f}",
@@ -168,44 +173,58 @@ def _table(runs: list[ReplayRun], workers: int) -> Table:
     return table
 
 
+def _summary(runs: list[ReplayRun]) -> dict[str, Any]:
+    """Medians over the runs of one worker count."""
+    return {
+        "events_per_s": median(run.events_per_s for run in runs),
+        "events_per_s_after_first_batch": median(
+            run.events_per_s_after_first_batch for run in runs
+        ),
+        "raw_consume_events_per_s": median(run.raw_consume_events_per_s for run in runs),
+        "ratio_to_raw": median(run.ratio_to_raw for run in runs),
+        "workers": runs[0].workers,
+        "events": runs[0].events,
+        "oracle_check": sorted({run.oracle_check for run in runs}),
+    }
+
+
 async def main(arguments: argparse.Namespace) -> None:
     console = Console()
     env = {} if arguments.batch_size is None else {"BATCH_SIZE": str(arguments.batch_size)}
-    runs = []
-    for index in range(arguments.runs):
-        runs.append(
-            await replay_once(
-                arguments.events,
-                seed=arguments.seed,
-                workers=arguments.workers,
-                check=not arguments.no_check,
-                env=env,
-                profile=arguments.profile if index == 0 else None,
-                console=console,
+    runs: list[ReplayRun] = []
+    for workers in arguments.workers:
+        for index in range(arguments.runs):
+            profile = arguments.profile if index == 0 and not runs else None
+            runs.append(
+                await replay_once(
+                    arguments.events,
+                    seed=arguments.seed,
+                    workers=workers,
+                    check=not arguments.no_check,
+                    env=env,
+                    profile=profile,
+                    console=console,
+                )
             )
-        )
-    console.print(_table(runs, arguments.workers))
-    rate = median(run.events_per_s for run in runs)
-    national_year = 10_000_000
+    console.print(_table(runs))
+    by_workers = [
+        _summary([run for run in runs if run.workers == workers]) for workers in arguments.workers
+    ]
+    headline = by_workers[0]
+    rate = headline["events_per_s"]
     path = write_results(
         arguments.output,
         {
-            "events_per_s": rate,
-            "events_per_s_after_first_batch": median(
-                run.events_per_s_after_first_batch for run in runs
-            ),
-            "raw_consume_events_per_s": median(run.raw_consume_events_per_s for run in runs),
-            "ratio_to_raw": median(run.ratio_to_raw for run in runs),
-            "workers": arguments.workers,
-            "events": runs[0].events,
+            **headline,
             "batch_size": arguments.batch_size,
-            "national_year_projection_s": round(national_year / rate),
-            "oracle_check": sorted({run.oracle_check for run in runs}),
+            "national_year_projection_s": round(NATIONAL_YEAR_EVENTS / rate),
+            "scale_out": by_workers[1:],
             "runs": [asdict(run) for run in runs],
         },
     )
     console.print(
-        f"median {rate:,.0f} events/s → 10 million events in {national_year / rate / 60:,.1f} min; "
+        f"median {rate:,.0f} events/s with {headline['workers']} worker(s) → "
+        f"{NATIONAL_YEAR_EVENTS:,} events in {NATIONAL_YEAR_EVENTS / rate / 60:,.1f} min; "
         f"wrote {path.relative_to(path.parents[2])}"
     )
 
@@ -213,7 +232,13 @@ async def main(arguments: argparse.Namespace) -> None:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="about this many events")
-    parser.add_argument("--workers", type=int, default=1, help="workers in one consumer group")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="workers in one consumer group; several counts (1 2) compare them on one replay",
+    )
     parser.add_argument("--runs", type=int, default=1, help="runs; the median is reported")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=None, help="BATCH_SIZE of the worker")
