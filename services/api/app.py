@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from services.api import gateway, read, reports
+from services.api import alerts, gateway, read, reports
 from services.api.database import CONNECT_TIMEOUT_SECONDS, Database
 from services.api.errors import (
     DATABASE_DOWN_ERRORS,
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(read.router, tags=["figures"])
     app.include_router(reports.router, tags=["figures"])
     app.include_router(gateway.router, tags=["ingest"])
+    app.include_router(alerts.router, tags=["alerts"])
 
     @app.middleware("http")
     async def observe(
