@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from operator import itemgetter
 from typing import Final, NamedTuple
 
 from scoring.published import FigureRole, figure_role, wilson_interval
@@ -144,8 +143,18 @@ def _plan(names: tuple[str, ...]) -> _Plan:
             tuple(name for _, name, _ in statistics),
             tuple(str(role.sample_size) for _, _, role in statistics),
         ),
-        order=itemgetter(*sorted(range(len(names)), key=grouped.__getitem__)),
+        order=_reorder(tuple(sorted(range(len(names)), key=grouped.__getitem__))),
     )
+
+
+def _reorder(positions: tuple[int, ...]) -> Callable[[list[Published]], tuple[Published, ...]]:
+    """Puts results computed group by group back in the figures' order (``itemgetter`` of a
+    single position would return the item itself, not a 1-tuple)."""
+
+    def order(shown: list[Published]) -> tuple[Published, ...]:
+        return tuple(shown[position] for position in positions)
+
+    return order
 
 
 def suppress_figures(figures: Mapping[str, Published], level: str) -> dict[str, Published]:

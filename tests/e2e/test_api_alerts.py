@@ -309,12 +309,6 @@ async def test_sql_injection_strings_are_refused_and_harmless(
     assert _names(await _items(served, "provider", "?org=RYG"))[0] == "ryg_q2"
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="scoring.suppression.suppress_figures fails on a single figure (itemgetter of one "
-    "index returns the item, not a tuple): reported to the lead",
-)
 async def test_a_commissioner_reads_an_alert_resolved_for_want_of_data(served: Served) -> None:
     # Resolved because the unit's data went (evaluate stores {paired_self: 0}): 0 shows 0.
     key = _funnel("alarm", "provider", "RYG", "all", "all", "self", "2019/20 Q3")

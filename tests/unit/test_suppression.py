@@ -224,3 +224,10 @@ def test_a_missing_or_empty_count_is_refused() -> None:
     with pytest.raises(ValueError, match="needed"):
         suppress_figures({"paired": None, "closed_referrals": 4}, "team")
     assert suppress_figures({}, "team") == {}
+
+
+def test_a_single_figure_is_suppressed_like_any_other() -> None:
+    # The alert processor stores {"paired_self": 0} when a unit's data disappear: 0 shows as 0,
+    # and a lone count of 3 as "*".
+    assert suppress_figures({"paired_self": 0}, "provider") == {"paired_self": 0}
+    assert suppress_figures({"paired_self": 3}, "provider") == {"paired_self": "*"}
