@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         "interval shrinks what is re-processed after a rebalance.",
     )
     batch_size: int = Field(
-        default=2000,
+        default=5000,
         ge=1,
         description="Most events a worker takes from the stream per database transaction.",
     )
