@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Any, Final
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, Final, NamedTuple
 
 import asyncpg
 import orjson
@@ -99,6 +101,55 @@ def _select_figures(
     return kept
 
 
+class _RowIdentity(NamedTuple):
+    """An aggregate row as of one computation: its figures cannot change without
+    ``computed_at`` changing, so what is published from them can be cached by it."""
+
+    method: str
+    level: str
+    code: str
+    period: str
+    cohort: str
+    cohort_value: str
+    computed_at: datetime
+
+
+_PUBLISHED_CACHE_ROWS: Final = 50_000
+"""P: rows whose published form is kept (about 100 MB at the largest figure maps)."""
+
+
+def published_figures(
+    row: _RowIdentity,
+    figures_json: str,
+    *,
+    suppressed: bool,
+    measure: str | None,
+    perspective: str | None,
+) -> orjson.Fragment:
+    """The row's figures as the caller may see them, as ready JSON.
+
+    Unfiltered, unsuppressed figures pass through as stored; suppressed or filtered ones are
+    derived once per row version and cached, since commissioners read the same rows often.
+    """
+    if not suppressed and measure is None and perspective is None:
+        return orjson.Fragment(figures_json)
+    return _published(row, figures_json, suppressed, measure, perspective)
+
+
+@lru_cache(maxsize=_PUBLISHED_CACHE_ROWS)
+def _published(
+    row: _RowIdentity,
+    figures_json: str,
+    suppressed: bool,
+    measure: str | None,
+    perspective: str | None,
+) -> orjson.Fragment:
+    figures = orjson.loads(figures_json)
+    if suppressed:
+        figures = suppress_figures(figures, row.level)
+    return orjson.Fragment(orjson.dumps(_select_figures(figures, measure, perspective)))
+
+
 @router.get(
     "/aggregates",
     response_model=AggregatePage,
@@ -168,7 +219,8 @@ async def aggregates(
     arguments.extend(scope.arguments)
     arguments.append(limit + 1)
     rows = await db.fetch(
-        f"SELECT method, {', '.join(_KEY_COLUMNS)}, period_kind, figures, events,"  # noqa: S608 (fixed text; values are parameters)
+        f"SELECT method, {', '.join(_KEY_COLUMNS)}, period_kind, figures::text AS figures,"  # noqa: S608 (fixed text; values are parameters)
+        " events,"
         f" scoring_version, computed_at FROM aggregates WHERE {' AND '.join(conditions)}"
         f" ORDER BY {', '.join(_KEY_COLUMNS)} LIMIT ${len(arguments)}",
         *arguments,
@@ -178,10 +230,12 @@ async def aggregates(
     items = [
         {
             **{column: row[column] for column in ("method", *_KEY_COLUMNS, "period_kind")},
-            "figures": _select_figures(
-                suppress_figures(row["figures"], row["level"]) if suppressed else row["figures"],
-                measure,
-                perspective,
+            "figures": published_figures(
+                _RowIdentity._make(row[c] for c in _RowIdentity._fields),
+                row["figures"],
+                suppressed=suppressed,
+                measure=measure,
+                perspective=perspective,
             ),
             "suppressed": suppressed and row["level"] != "national",
             "events": row["events"],
