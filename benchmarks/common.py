@@ -41,6 +41,7 @@ from topics.registry import EVENTS, TOPICS
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
+PRODUCT_CODE = ("services", "scoring", "topics")
 
 WORKER_ENV: Mapping[str, str] = {
     "BROKER_SESSION_TIMEOUT": "3",
@@ -59,14 +60,20 @@ half the session timeout)."""
 
 
 def git_commit() -> str:
+    """The short HEAD commit, with ``+dirty`` when the product code differs from it."""
+    head = _git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{head}+dirty" if _git("status", "--porcelain", "--", *PRODUCT_CODE) else head
+
+
+def _git(*arguments: str) -> str:
     completed = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
+        ["git", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
-    return completed.stdout.strip() or "unknown"
+    return completed.stdout.strip()
 
 
 def machine() -> dict[str, Any]:
@@ -79,13 +86,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, results: Mapping[str, Any]) -> Path:
-    """Write ``benchmarks/results/NAME.json`` with the commit, the machine and the time."""
+def write_results(name: str, results: Mapping[str, Any], *, commit: str) -> Path:
+    """Write ``benchmarks/results/NAME.json`` with the commit measured (taken when the
+    benchmark started: the checkout may move on while it runs), the machine and the time."""
     path = RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         **results,
-        "commit": git_commit(),
+        "commit": commit,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }

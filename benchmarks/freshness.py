@@ -31,6 +31,7 @@ from benchmarks.common import (
     bench_stack,
     committed_progress,
     covers,
+    git_commit,
     running_workers,
     worker_logs,
     write_results,
@@ -133,6 +134,7 @@ def delays(sent: Sequence[Sent], polls: Sequence[tuple[float, dict[int, int]]]) 
 
 async def main(arguments: argparse.Namespace) -> None:
     console = Console()
+    commit = git_commit()
     count = int(arguments.rate * arguments.seconds)
     messages = _messages(count + 50, arguments.seed)
     warm_up, steady = messages[:50], messages[50:]
@@ -177,7 +179,7 @@ async def main(arguments: argparse.Namespace) -> None:
         f"{results['freshness_max_s']:.3f}",
     )
     console.print(table)
-    path = write_results(arguments.output, results)
+    path = write_results(arguments.output, results, commit=commit)
     console.print(f"wrote {path.relative_to(path.parents[2])}")
 
 

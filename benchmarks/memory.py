@@ -26,6 +26,7 @@ from rich.table import Table
 from benchmarks.common import (
     bench_stack,
     database_bytes,
+    git_commit,
     process_tree_rss,
     running_workers,
     worker_logs,
@@ -100,6 +101,7 @@ def open_referrals(count: int, seed: int) -> Iterator[bytes]:
 
 async def main(arguments: argparse.Namespace) -> None:
     console = Console()
+    commit = git_commit()
     warm_up = list(open_referrals(WARM_UP_REFERRALS, arguments.seed + 1))
     measured = list(open_referrals(arguments.referrals, arguments.seed))
     async with bench_stack("memory") as stack:
@@ -158,7 +160,7 @@ async def main(arguments: argparse.Namespace) -> None:
         f"{results['postgres_bytes_per_referral']:,.0f}",
     )
     console.print(table)
-    path = write_results(arguments.output, results)
+    path = write_results(arguments.output, results, commit=commit)
     console.print(f"wrote {path.relative_to(path.parents[2])}")
 
 

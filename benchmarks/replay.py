@@ -29,6 +29,7 @@ from benchmarks.common import (
     committed_progress,
     counter_mismatches,
     covers,
+    git_commit,
     median,
     raw_consume,
     running_workers,
@@ -37,6 +38,7 @@ from benchmarks.common import (
     write_results,
 )
 from services.ingest import produce
+from services.settings import Settings
 from services.simulate import simulate
 from services.store.pool import connect
 from tests import oracle
@@ -52,6 +54,8 @@ NATIONAL_YEAR_EVENTS = 10_000_000
 
 @dataclass(frozen=True, slots=True)
 class ReplayRun:
+    commit: str
+    batch_size: int
     workers: int
     events: int
     raw_consume_events_per_s: float
@@ -112,6 +116,7 @@ async def replay_once(
     profile: Path | None,
     console: Console,
 ) -> ReplayRun:
+    commit = git_commit()
     messages = messages_for(events, seed)
     async with bench_stack("replay") as stack:
         console.log(f"producing {len(messages):,} events …")
@@ -133,6 +138,8 @@ async def replay_once(
     raw_rate = len(messages) / raw_s
     rate = len(messages) / pipeline_s
     return ReplayRun(
+        commit=commit,
+        batch_size=int(env["BATCH_SIZE"]),
         workers=workers,
         events=len(messages),
         raw_consume_events_per_s=round(raw_rate),
@@ -190,7 +197,9 @@ def _summary(runs: list[ReplayRun]) -> dict[str, Any]:
 
 async def main(arguments: argparse.Namespace) -> None:
     console = Console()
-    env = {} if arguments.batch_size is None else {"BATCH_SIZE": str(arguments.batch_size)}
+    commit = git_commit()
+    # Pinned for the worker, so a default changed in the checkout mid-run cannot mix figures.
+    env = {"BATCH_SIZE": str(arguments.batch_size or Settings().batch_size)}
     runs: list[ReplayRun] = []
     for workers in arguments.workers:
         for index in range(arguments.runs):
@@ -216,11 +225,12 @@ async def main(arguments: argparse.Namespace) -> None:
         arguments.output,
         {
             **headline,
-            "batch_size": arguments.batch_size,
+            "batch_size": int(env["BATCH_SIZE"]),
             "national_year_projection_s": round(NATIONAL_YEAR_EVENTS / rate),
             "scale_out": by_workers[1:],
             "runs": [asdict(run) for run in runs],
         },
+        commit=commit,
     )
     console.print(
         f"median {rate:,.0f} events/s with {headline['workers']} worker(s) → "
@@ -241,7 +251,9 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--runs", type=int, default=1, help="runs; the median is reported")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batch-size", type=int, default=None, help="BATCH_SIZE of the worker")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="BATCH_SIZE of the worker (its default)"
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the oracle comparison")
     parser.add_argument(
         "--profile", type=Path, default=None, help="cProfile the (first) worker of run 1 to FILE"
