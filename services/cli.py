@@ -43,6 +43,9 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option(help="Leave the stack up after printing (Ctrl-C stops it).")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes sharing the partitions.")
+    ] = 2,
 ) -> None:
     """Start the embedded broker and database, stream a cohort through the pipeline and print
     the commissioner tables (suppressed as published)."""
@@ -60,6 +63,7 @@ def demo(
             method=method,
             json_out=json_out,
             keep_running=keep_running,
+            workers=workers,
         )
     )
 

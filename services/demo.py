@@ -1,8 +1,9 @@
 """``outcomes demo``: the whole service on the embedded broker and database, end to end.
 
 Starts Tansu and PostgreSQL (or uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), applies the
-migrations, produces a simulated cohort, runs a real worker process (``outcomes run``),
-waits until the worker has committed every produced offset, and prints the commissioner
+migrations, produces a simulated cohort, runs real worker processes (``outcomes run``, two
+by default: one per core, sharing the partitions of one consumer group), waits until the
+workers have committed every produced offset, and prints the commissioner
 table for every CCG, suppressed as published.
 """
 
@@ -46,6 +47,7 @@ async def run_demo(
     method: str,
     json_out: Path | None,
     keep_running: bool,
+    workers: int = 2,
 ) -> None:
     console = Console(width=None if Console().is_terminal else 140)
     console.print("[bold]ROMs demo[/bold]: starting the embedded broker and database …")
@@ -64,19 +66,26 @@ async def run_demo(
             else [*(orjson.dumps(event) for event in simulate(referrals, seed)), *MALFORMED_LINES]
         )
         with tempfile.TemporaryDirectory(prefix="roms-demo-") as workdir:
-            worker = worker_process(
-                kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
-                database_url=stack.database_url,
-                consumer_group=f"roms-demo-{uuid.uuid4().hex[:8]}",
-                log_path=Path(workdir) / "worker.log",
-            )
-            worker.start()
+            group = f"roms-demo-{uuid.uuid4().hex[:8]}"
+            pool = [
+                worker_process(
+                    kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+                    database_url=stack.database_url,
+                    consumer_group=group,
+                    log_path=Path(workdir) / f"worker-{number}.log",
+                )
+                for number in range(1, workers + 1)
+            ]
+            for worker in pool:
+                worker.start()
             try:
                 last_offsets = await _produce_with_progress(stack.kafka_bootstrap_servers, messages)
                 try:
                     await _wait_with_progress(stack.database_url, last_offsets, len(messages))
                 except TimeoutError:
-                    console.print(f"[red]worker log (last lines):[/red]\n{worker.log_tail()}")
+                    for worker in pool:
+                        console.print(f"[red]{worker.name} log (last lines):[/red]")
+                        console.print(worker.log_tail(), markup=False)
                     raise
                 await _print_tables(console, stack.database_url, method)
                 if json_out is not None:
@@ -89,7 +98,8 @@ async def run_demo(
                     )
                     await asyncio.Event().wait()
             finally:
-                worker.stop()
+                for worker in pool:
+                    worker.stop()
 
 
 def _progress() -> Progress:
