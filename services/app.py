@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import faust
@@ -21,7 +21,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
-from services.pipeline.batch import Incoming, process_batch
+from services.pipeline.batch import BatchReport, Incoming, process_batch
 from services.settings import Settings
 from services.store import migrations, outbox
 from services.store.pool import create_pool
@@ -30,6 +30,17 @@ from topics.registry import EVENTS
 log = structlog.get_logger("roms.worker")
 
 _DB_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+_TRANSIENT_DATABASE_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.DeadlockDetectedError,
+)
+"""A database away or restarting (refused, shut down, starting up, a connection closed
+under a transaction, its protocol state left mid-operation) or a lost race: retried."""
+T = TypeVar("T")
 
 
 def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
@@ -51,7 +62,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
 
     @app.agent(events)
     async def apply_events(stream: Any) -> None:
-        pool = await create_pool(str(settings.database_url))
+        pool = await _retrying("connect", lambda: create_pool(str(settings.database_url)))
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             acks="all",
@@ -64,7 +75,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
                 await migrations.require_current(connection)
             await producer.start()
             # Publish what a crashed predecessor committed but never sent.
-            await _drain_outbox(pool, producer)
+            await _retrying("outbox", lambda: _drain_outbox(pool, producer))
             webhooks = asyncio.create_task(delivery_loop(pool, delivery_policy))
             async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
                 incoming = [
@@ -77,7 +88,7 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
                     for event in batch
                 ]
                 await _apply_with_retry(pool, incoming, namespace, alert_policy)
-                await _drain_outbox(pool, producer)
+                await _retrying("outbox", lambda: _drain_outbox(pool, producer))
         finally:
             if webhooks is not None:
                 webhooks.cancel()
@@ -89,31 +100,45 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
     return app
 
 
+async def _retrying(work: str, operation: Callable[[], Awaitable[T]]) -> T:
+    """Run ``operation`` until the database lets it finish, backing off between attempts.
+
+    An error escaping here would crash the agent, and Faust's restarted agent never sees
+    the events its predecessor had taken: the worker would stall without committing them.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except _TRANSIENT_DATABASE_ERRORS as error:
+            if isinstance(error, ValueError):  # asyncpg's argument-encoding errors: a bug
+                raise
+            delay = _DB_RETRY_SECONDS[min(attempt, len(_DB_RETRY_SECONDS) - 1)]
+            log.warning(f"database unavailable, retrying {work}", error=str(error), delay_s=delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
 async def _apply_with_retry(
     pool: asyncpg.Pool, incoming: list[Incoming], namespace: str, alert_policy: AlertPolicy
 ) -> None:
     """Retry a batch on database errors with backoff; never move on without writing it."""
-    attempt = 0
-    while True:
-        try:
-            async with pool.acquire() as connection:
-                report = await process_batch(
-                    connection, incoming, namespace=namespace, alert_policy=alert_policy
-                )
-            log.info(
-                "batch applied",
-                received=report.received,
-                valid=report.valid,
-                rejected=report.rejected,
-                referrals=report.referrals,
-                aggregates=report.aggregates,
+
+    async def apply() -> BatchReport:
+        async with pool.acquire() as connection:
+            return await process_batch(
+                connection, incoming, namespace=namespace, alert_policy=alert_policy
             )
-            return
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError) as error:
-            delay = _DB_RETRY_SECONDS[min(attempt, len(_DB_RETRY_SECONDS) - 1)]
-            log.warning("database unavailable, retrying batch", error=str(error), delay_s=delay)
-            attempt += 1
-            await asyncio.sleep(delay)
+
+    report = await _retrying("batch", apply)
+    log.info(
+        "batch applied",
+        received=report.received,
+        valid=report.valid,
+        rejected=report.rejected,
+        referrals=report.referrals,
+        aggregates=report.aggregates,
+    )
 
 
 async def _drain_outbox(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:

@@ -17,6 +17,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -85,6 +86,7 @@ class EmbeddedPostgres:
         self._database_dsn: str | None = None
         self._datadir: Path | None = None
         self._process: SupervisedProcess | None = None
+        self._port: int | None = None
 
     @property
     def server_dsn(self) -> str:
@@ -149,10 +151,23 @@ class EmbeddedPostgres:
             # Fast shutdown: disconnect clients instead of waiting for them (smart shutdown).
             stop_signal=signal.SIGINT,
         )
+        self._port = port
         self._process.start()
         self._process.wait_until(lambda: _accepts_connections(port), POSTGRES_START_TIMEOUT_SECONDS)
         self._server_dsn = f"postgresql://{SUPERUSER}@{HOST}:{port}/postgres"
         return self._server_dsn
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Stop the private server (fast shutdown), wait ``down_for`` seconds, and start it
+        again on the same data directory and port: an outage clients can reconnect after
+        (fault-injection tests). Blocks throughout; run it in a thread from async code."""
+        process, port = self._process, self._port
+        if process is None or port is None:
+            raise RuntimeError("only a running private server can be restarted")
+        process.stop()
+        time.sleep(down_for)
+        process.start()
+        process.wait_until(lambda: _accepts_connections(port), POSTGRES_START_TIMEOUT_SECONDS)
 
     def stop(self) -> None:
         process, self._process = self._process, None
