@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,26 @@ per-batch INFO log line is silenced: it is not part of the work being measured."
 RAW_CONSUMER_SESSION_MS = 3000
 """P: the raw consumer's own group joins as quickly as the workers' (Tansu holds a join for
 half the session timeout)."""
+
+
+def run_benchmark(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(main)``, with SIGTERM cancelling it like Ctrl-C, so that every context
+    manager unwinds and stops the workers, the broker and PostgreSQL it started."""
+
+    async def guarded() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        asyncio.run(guarded())
+    except asyncio.CancelledError:
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 def git_commit() -> str:

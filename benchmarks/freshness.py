@@ -32,6 +32,7 @@ from benchmarks.common import (
     committed_progress,
     covers,
     git_commit,
+    run_benchmark,
     running_workers,
     worker_logs,
     write_results,
@@ -195,4 +196,4 @@ def parse_arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_arguments()))
+    run_benchmark(main(parse_arguments()))

@@ -28,6 +28,7 @@ from benchmarks.common import (
     database_bytes,
     git_commit,
     process_tree_rss,
+    run_benchmark,
     running_workers,
     worker_logs,
     write_results,
@@ -175,4 +176,4 @@ def parse_arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_arguments()))
+    run_benchmark(main(parse_arguments()))

@@ -32,6 +32,7 @@ from benchmarks.common import (
     git_commit,
     median,
     raw_consume,
+    run_benchmark,
     running_workers,
     stored_counters,
     worker_logs,
@@ -265,4 +266,4 @@ def parse_arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_arguments()))
+    run_benchmark(main(parse_arguments()))
