@@ -40,7 +40,7 @@ from topics.registry import EVENTS
 pytestmark = pytest.mark.reliability
 
 OUTAGE_SECONDS = 10.0
-RETRY_LOG_LINE = "database unavailable, retrying batch"
+RETRY_LOG_LINE = "database unavailable, retrying"  # a batch, the outbox or the pool
 
 
 @pytest.fixture
