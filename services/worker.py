@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import Final
 
 import faust
 
@@ -14,6 +16,9 @@ from services.runtime.process import SupervisedProcess
 from services.settings import Settings
 from services.store.migrations import SchemaOutOfDate, require_current
 from services.store.pool import connect
+
+RECORD_LOGGING_LIBRARIES: Final = ("aiokafka", "kafka")
+"""Loggers that would print message keys and values at DEBUG; kept at INFO or above."""
 
 
 async def _check_schema(dsn: str) -> None:
@@ -39,6 +44,12 @@ def run_worker(settings: Settings) -> None:
         raise SystemExit(2) from None
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    # Kafka clients log every record they send or fetch at DEBUG (keys and values: referral
+    # ids, outcomes): an operator turning logging up must not turn personal data on.
+    for name in RECORD_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(
+            max(logging.INFO, logging.getLevelName(settings.log_level))
+        )
     worker.execute_from_commandline()
 
 
