@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -29,15 +28,12 @@ def dead_letter(
 
     The original bytes are kept for diagnosis, up to :data:`MAX_KEPT_ORIGINAL_BYTES` (the
     message says when they are cut), with every NHS number redacted
-    (:func:`topics.privacy.redact`) there and in the messages, which may quote a rejected
-    value: the dead-letter topic must never hold one.
+    (:func:`topics.privacy.redact`; a :class:`Problem`'s message is redacted when it is
+    made): the dead-letter topic must never hold one.
     """
     if not problems:
         raise ValueError("a dead letter needs at least one problem")
     kept = redact(raw)
-    problems = [
-        replace(problem, message=redact(problem.message.encode()).decode()) for problem in problems
-    ]
     message = "; ".join(problem.message for problem in problems)
     redacted = kept != raw
     if len(kept) > MAX_KEPT_ORIGINAL_BYTES:

@@ -82,6 +82,11 @@ def _redact_run(match: re.Match[bytes]) -> bytes:
     return bytes(redacted + run[position:])
 
 
+def redact_text(text: str) -> str:
+    """:func:`redact` for a message that may quote a rejected value."""
+    return redact(text.encode()).decode()
+
+
 def redact(raw: bytes) -> bytes:
     """``raw`` with every valid NHS number (spaced or not, JSON-escaped or not) replaced."""
     return _DIGIT_RUN.sub(_redact_run, raw)

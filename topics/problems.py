@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from topics.privacy import redact_text
+
 
 class ErrorCode(StrEnum):
     """Every reason an event (or one coded score of it) can be rejected."""
@@ -43,6 +45,11 @@ class Problem:
     error_code: ErrorCode
     field: str
     message: str
+
+    def __post_init__(self) -> None:
+        # A message may quote the rejected value (a contact_id, say); wherever a problem goes
+        # (dead letter, gateway answer, log) it must never carry an NHS number.
+        object.__setattr__(self, "message", redact_text(self.message))
 
 
 class InvalidEvent(ValueError):

@@ -98,3 +98,15 @@ def test_dead_letter_keeps_clean_bytes_exactly() -> None:
     assert not letter.redacted
     with pytest.raises(ValueError, match="at least one problem"):
         dead_letter(raw, [], "gateway:req-1")
+
+
+def test_a_problem_message_never_quotes_an_nhs_number() -> None:
+    # 943 476 5919 is a valid NHS number (check digit 9); a message quoting the rejected value
+    # would carry it to the gateway's answer and the dead letter alike.
+    from topics.problems import ErrorCode, Problem
+
+    problem = Problem(
+        ErrorCode.WRONG_TYPE, "payload.contact_id", "payload.contact_id: '943 476 5919' invalid"
+    )
+    assert "943 476 5919" not in problem.message
+    assert "9434765919" not in problem.message.replace(" ", "")
