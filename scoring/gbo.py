@@ -14,15 +14,14 @@ Sources: G1 CORC goal-progress guidance; N1 NHS Digital mental-health-monthly-st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 from scoring.types import (
     BatchScores,
     FloatArray,
-    Interpretation,
     MeasureDefinition,
     ResponseRange,
+    no_interpretation,
 )
 
 ITEM: Final = "rating"
@@ -38,16 +37,6 @@ def _score_batch(
     return BatchScores(scales={SCALE: responses[:, 0].copy()})
 
 
-def _interpret(
-    informant: str,
-    scales: Mapping[str, float | None],
-    t_scores: Mapping[str, float | None],
-    age: float | None,
-) -> Interpretation:
-    """No published cut-off: progress is read from the change between ratings only."""
-    return Interpretation()
-
-
 GBO: Final = MeasureDefinition(
     code="GBO",
     informants=INFORMANTS,
@@ -55,7 +44,7 @@ GBO: Final = MeasureDefinition(
     responses={ITEM: RATING},
     required=dict.fromkeys(INFORMANTS, frozenset({ITEM})),
     score_batch=_score_batch,
-    interpret=_interpret,
+    interpret=no_interpretation,  # no published cut-off: no bands, caseness unknown
     scales=(SCALE,),
     higher_is_better=frozenset({SCALE}),
     answer_required=True,

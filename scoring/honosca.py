@@ -14,7 +14,6 @@ N1 NHS Digital mental-health-monthly-statistics (menh_bbrb CYP outcomes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 import numpy as np
@@ -22,9 +21,9 @@ import numpy as np
 from scoring.types import (
     BatchScores,
     FloatArray,
-    Interpretation,
     MeasureDefinition,
     ResponseRange,
+    no_interpretation,
 )
 
 NOT_KNOWN: Final = 9.0
@@ -49,16 +48,6 @@ def _score_batch(
     return BatchScores(scales=scales)
 
 
-def _interpret(
-    informant: str,
-    scales: Mapping[str, float | None],
-    t_scores: Mapping[str, float | None],
-    age: float | None,
-) -> Interpretation:
-    """HoNOSCA has no published caseness cut-off: no bands, caseness unknown."""
-    return Interpretation()
-
-
 HONOSCA: Final = MeasureDefinition(
     code="HONOSCA",
     informants=frozenset({"clinician", "parent", "self"}),
@@ -66,7 +55,7 @@ HONOSCA: Final = MeasureDefinition(
     responses=dict.fromkeys(ITEMS, RATING),
     required={informant: frozenset(ITEMS) for informant in ("clinician", "parent", "self")},
     score_batch=_score_batch,
-    interpret=_interpret,
+    interpret=no_interpretation,  # no published cut-off: no bands, caseness unknown
     scales=SCALES,
     source="H1 AMBIT HoNOSCA manual; H2 NOCC/METeOR HoNOSCA metadata",
 )

@@ -46,6 +46,7 @@ from scoring.types import (
     MeasureDefinition,
     ResponseRange,
     band,
+    no_interpretation,
     prorated_sum,
 )
 
@@ -256,16 +257,6 @@ def _score_rcads25(
     return BatchScores(scales=scales, prorated=prorated)
 
 
-def _interpret_rcads25(
-    informant: str,
-    scales: Mapping[str, float | None],
-    t_scores: Mapping[str, float | None],
-    age: float | None,
-) -> Interpretation:
-    """RCADS-25 has no norms and no national threshold: no bands, caseness unknown."""
-    return Interpretation()
-
-
 def _definition(
     code: str,
     subscales: Mapping[str, Subscale],
@@ -290,6 +281,7 @@ def _definition(
 
 
 RCADS: Final = _definition("RCADS", RCADS_SUBSCALES, RCADS_TOTALS, _score_rcads, _interpret_rcads)
+# RCADS-25 has no norms and no national threshold: no bands, caseness unknown.
 RCADS25: Final = _definition(
-    "RCADS25", RCADS25_SUBSCALES, RCADS25_TOTALS, _score_rcads25, _interpret_rcads25
+    "RCADS25", RCADS25_SUBSCALES, RCADS25_TOTALS, _score_rcads25, no_interpretation
 )

@@ -151,6 +151,17 @@ class Interpretation:
 BatchScorer = Callable[[str, FloatArray, FloatArray | None, NDArray[np.str_] | None], BatchScores]
 """``(informant, responses (n, k) with NaN = missing, ages or None, sexes or None)``."""
 
+
+def no_interpretation(
+    informant: str,
+    scales: Mapping[str, float | None],
+    t_scores: Mapping[str, float | None],
+    age: float | None,
+) -> Interpretation:
+    """For measures with no published cut-off: no bands, caseness unknown, no alerts."""
+    return Interpretation()
+
+
 Interpreter = Callable[
     [str, Mapping[str, float | None], Mapping[str, float | None], float | None], Interpretation
 ]
