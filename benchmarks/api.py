@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 # benchmarks/scoring.py sits in this file's folder, first on sys.path: it would shadow the package.
 sys.path[0] = str(REPO)
 
+from benchmarks.provenance import git_commit  # noqa: E402
 from services.api.tokens import Role, create_token  # noqa: E402
 from services.pipeline.batch import Incoming, process_batch  # noqa: E402
 from services.runtime import (  # noqa: E402
@@ -217,12 +217,6 @@ async def closed_loop(
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - start, len(urls)
-
-
-def git_commit() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

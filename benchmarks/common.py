@@ -15,7 +15,6 @@ import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,6 @@ from topics.registry import EVENTS, TOPICS
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-PRODUCT_CODE = ("services", "scoring", "topics")
 
 WORKER_ENV: Mapping[str, str] = {
     "BROKER_SESSION_TIMEOUT": "3",
@@ -78,23 +76,6 @@ def run_benchmark(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(guarded())
     except asyncio.CancelledError:
         raise SystemExit(128 + signal.SIGTERM) from None
-
-
-def git_commit() -> str:
-    """The short HEAD commit, with ``+dirty`` when the product code differs from it."""
-    head = _git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head}+dirty" if _git("status", "--porcelain", "--", *PRODUCT_CODE) else head
-
-
-def _git(*arguments: str) -> str:
-    completed = subprocess.run(
-        ["git", *arguments],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return completed.stdout.strip()
 
 
 def machine() -> dict[str, Any]:

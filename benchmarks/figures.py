@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 # benchmarks/scoring.py sits in this file's folder, first on sys.path: it would shadow the package.
 sys.path[0] = str(REPO)
 
+from benchmarks.provenance import git_commit  # noqa: E402
 from scoring.figures import AggregateKey, Counters, recompute  # noqa: E402
 from scoring.published import derive  # noqa: E402
 from scoring.suppression import suppress_figures  # noqa: E402
@@ -148,17 +148,6 @@ def best_seconds(run: Callable[[], object], repeat: int) -> float:
         run()
         timings.append(time.perf_counter() - started)
     return min(timings)
-
-
-def git_commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() or "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,12 @@ from benchmarks.common import (
     bench_stack,
     committed_progress,
     covers,
-    git_commit,
     run_benchmark,
     running_workers,
     worker_logs,
     write_results,
 )
+from benchmarks.provenance import git_commit
 from benchmarks.replay import EVENTS_PER_REFERRAL
 from services.ingest import event_key, produce
 from services.progress import wait_until_reflected

@@ -26,13 +26,13 @@ from rich.table import Table
 from benchmarks.common import (
     bench_stack,
     database_bytes,
-    git_commit,
     process_tree_rss,
     run_benchmark,
     running_workers,
     worker_logs,
     write_results,
 )
+from benchmarks.provenance import git_commit
 from services.ingest import produce
 from services.progress import wait_until_reflected
 

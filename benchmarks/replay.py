@@ -29,7 +29,6 @@ from benchmarks.common import (
     committed_progress,
     counter_mismatches,
     covers,
-    git_commit,
     median,
     raw_consume,
     run_benchmark,
@@ -38,6 +37,7 @@ from benchmarks.common import (
     worker_logs,
     write_results,
 )
+from benchmarks.provenance import git_commit
 from services.ingest import produce
 from services.settings import Settings
 from services.simulate import simulate

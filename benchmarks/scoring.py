@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[0] = str(REPO)
 
 import scoring  # noqa: E402
+from benchmarks.provenance import git_commit  # noqa: E402
 from scoring.types import FloatArray, MeasureDefinition  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "scoring.json"
@@ -113,17 +113,6 @@ def time_batch(workload: Workload, sample: Sample, repeat: int) -> float:
         ),
         repeat,
     )
-
-
-def git_commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() or "unknown"
 
 
 @dataclass(frozen=True, slots=True)
