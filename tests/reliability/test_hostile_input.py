@@ -82,7 +82,7 @@ class Hostile:
     kinds: Counter[str]
 
 
-def _fresh(rng: random.Random, event: dict[str, Any]) -> dict[str, Any]:
+def fresh(rng: random.Random, event: dict[str, Any]) -> dict[str, Any]:
     """A deep copy with a new event_id, so a mutation that stays valid is a new event."""
     copied = copy.deepcopy(event)
     copied["event_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -107,7 +107,7 @@ def _numeric_paths(event: dict[str, Any]) -> list[tuple[str, ...]]:
     return paths or [("payload", "age_years")]
 
 
-def _mutate(rng: random.Random, event: dict[str, Any]) -> bytes:
+def mutate(rng: random.Random, event: dict[str, Any]) -> bytes:
     target = event if rng.random() < 0.4 else event["payload"]
     action = rng.randrange(5)
     if action == 0 and target:
@@ -155,10 +155,14 @@ def _oversize(rng: random.Random, event: dict[str, Any]) -> bytes:
     return padded.replace(b'"padding":""', b'"padding":"' + b"x" * (size - len(padded)) + b'"')
 
 
-def hostile_messages(cohort: list[dict[str, Any]], rng: random.Random) -> Hostile:
-    """A few thousand hostile messages, each kind about a copy of a real cohort event."""
-    numbers = iter(nhs_numbers(rng, 400))
-    makers: dict[str, tuple[int, Callable[[dict[str, Any]], bytes]]] = {
+Maker = Callable[[dict[str, Any]], bytes]
+"""Makes one message from a fresh copy of a cohort event."""
+
+
+def hostile_makers(rng: random.Random, numbers: Iterator[str]) -> dict[str, tuple[int, Maker]]:
+    """Every hostile kind: how many this test makes, and how to make one (``numbers`` gives
+    a new valid NHS number each time one is needed)."""
+    return {
         "random bytes": (300, lambda _: rng.randbytes(rng.randrange(0, 300))),
         "invalid UTF-8": (200, lambda e: _invalid_utf8(rng, orjson.dumps(e))),
         "deeply nested JSON": (30, lambda e: _nested(rng, e)),
@@ -173,13 +177,18 @@ def hostile_messages(cohort: list[dict[str, Any]], rng: random.Random) -> Hostil
         "over or near 1 MiB": (4, lambda e: _oversize(rng, e)),
         "NHS number in an identifier": (400, lambda e: _with_nhs_number(rng, e, next(numbers))),
         "truncated event": (150, lambda e: (raw := orjson.dumps(e))[: rng.randrange(len(raw))]),
-        "mutated event": (1500, lambda e: _mutate(rng, e)),
+        "mutated event": (1500, lambda e: mutate(rng, e)),
     }
+
+
+def hostile_messages(cohort: list[dict[str, Any]], rng: random.Random) -> Hostile:
+    """A few thousand hostile messages, each kind about a copy of a real cohort event."""
+    numbers = iter(nhs_numbers(rng, 400))
     messages: list[bytes] = []
     kinds: Counter[str] = Counter()
-    for kind, (count, make) in makers.items():
+    for kind, (count, make) in hostile_makers(rng, numbers).items():
         for _ in range(count):
-            messages.append(make(_fresh(rng, rng.choice(cohort))))
+            messages.append(make(fresh(rng, rng.choice(cohort))))
             kinds[kind] += 1
     return Hostile(messages, kinds)
 
@@ -201,19 +210,27 @@ def _letter_texts(record: dict[str, Any]) -> list[str]:
     return [orjson.dumps(record).decode(), original]
 
 
-async def test_hostile_messages_are_reflected_or_dead_lettered_and_never_stop_the_worker(
-    kafka_bootstrap: str, dsn: str, unique_name: str, tmp_path: Path
-) -> None:
-    rng = random.Random(SEED)
-    cohort_events = list(simulate(30, seed=SEED))
-    hostile = hostile_messages(cohort_events, rng)
-    valid_cohort = [orjson.dumps(event) for event in cohort_events]
-    produced = [*valid_cohort, *MALFORMED_LINES, *hostile.messages]
-    rng.shuffle(produced)
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """What the worker made of the produced messages, read back from PostgreSQL."""
 
-    namespace = f"{unique_name}."
+    topic: str
+    delivered: list[tuple[bytes, tuple[int, int]]]
+    """Each message the broker accepted, with its (partition, offset)."""
+    stored: dict[str, str]
+    """``events``: source -> event_id."""
+    letters: dict[str, tuple[str, dict[str, Any]]]
+    """``dead_letters``: source -> (error code, record)."""
+    counters: dict[tuple[str, ...], dict[str, float]]
+    log: str
+
+
+async def through_the_worker(
+    kafka_bootstrap: str, dsn: str, namespace: str, produced: list[bytes], log_path: Path
+) -> Processed:
+    """Produce every message to a real ``outcomes run`` worker, wait until all are reflected,
+    check the worker is still alive, and read back what it stored."""
     await create_namespaced_topics(kafka_bootstrap, namespace)
-    log_path = tmp_path / "worker.log"
     worker = start_worker(kafka_bootstrap, dsn, namespace, log_path)
     try:
         positions = await produce_each(kafka_bootstrap, namespace, produced)
@@ -232,7 +249,6 @@ async def test_hostile_messages_are_reflected_or_dead_lettered_and_never_stop_th
         with pytest.raises(InvalidEvent):
             parse_event(raw)
 
-    topic = namespace + EVENTS.name
     pool = await create_pool(dsn)
     try:
         stored = {
@@ -246,38 +262,71 @@ async def test_hostile_messages_are_reflected_or_dead_lettered_and_never_stop_th
         counters = await stored_counters(pool)
     finally:
         await pool.close()
+    return Processed(
+        namespace + EVENTS.name, delivered, stored, letters, counters, read_log(log_path)
+    )
 
-    stored_ids = set(stored.values())
+
+def account_for_every_message(processed: Processed) -> Counter[str]:
+    """Each delivered message, by its ``kafka:topic/partition/offset`` source: reflected (its
+    event_id stored from that source), a duplicate of a stored event, or dead-lettered with
+    the error code ``parse_event`` gives it and a message; nothing else."""
+    stored_ids = set(processed.stored.values())
     tally: Counter[str] = Counter()
     for (raw, (partition, offset)), (valid, event_id, error_code) in zip(
-        delivered, _verdicts([raw for raw, _ in delivered]), strict=True
+        processed.delivered, _verdicts([raw for raw, _ in processed.delivered]), strict=True
     ):
-        source = f"kafka:{topic}/{partition}/{offset}"
+        source = f"kafka:{processed.topic}/{partition}/{offset}"
         if valid:
             assert event_id in stored_ids, raw[:200]
-            tally["reflected" if stored.get(source) == event_id else "duplicate"] += 1
+            tally["reflected" if processed.stored.get(source) == event_id else "duplicate"] += 1
         else:
-            assert source not in stored, raw[:200]
-            assert source in letters, raw[:200]
-            assert letters[source][0] == error_code, (raw[:200], letters[source])
-            assert letters[source][1]["message"]
+            assert source not in processed.stored, raw[:200]
+            assert source in processed.letters, raw[:200]
+            letter = processed.letters[source]
+            assert letter[0] == error_code, (raw[:200], letter)
+            assert letter[1]["message"]
             tally["dead-lettered"] += 1
-    assert tally.total() == len(delivered)
-    assert tally["reflected"] == len(stored)
-    assert tally["dead-lettered"] > len(hostile.messages) // 2
-    assert tally["duplicate"] > 0  # the simulated cohort re-delivers some events
+    assert tally.total() == len(processed.delivered)
+    assert tally["reflected"] == len(processed.stored)
+    return tally
 
-    # No NHS number survives in a dead letter, in the table or on the topic.
+
+async def assert_dead_letters_published_without_nhs_numbers(
+    kafka_bootstrap: str, namespace: str, processed: Processed
+) -> None:
+    """The dead-letter topic holds exactly the table's dead letters, and no NHS number
+    survives in any of them (record, message, decoded original) nor in the worker log."""
     on_topic = [
         orjson.loads(value)
         for _, value in await read_topic(kafka_bootstrap, namespace + DEAD_LETTERS.name)
         if value is not None
     ]
-    assert {record["source"] for record in on_topic} == set(letters)
-    for record in [*(record for _, record in letters.values()), *on_topic]:
+    assert {record["source"] for record in on_topic} == set(processed.letters)
+    for record in [*(record for _, record in processed.letters.values()), *on_topic]:
         for text in _letter_texts(record):
             assert nhs_shaped(text) == [], record["source"]
-    assert nhs_shaped(read_log(log_path)) == []
-    assert "Traceback" not in read_log(log_path)
+    assert nhs_shaped(processed.log) == []
+    assert "Traceback" not in processed.log
 
-    assert_same_counters(counters, oracle.recompute(raw for raw, _ in delivered))
+
+async def test_hostile_messages_are_reflected_or_dead_lettered_and_never_stop_the_worker(
+    kafka_bootstrap: str, dsn: str, unique_name: str, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)
+    cohort_events = list(simulate(30, seed=SEED))
+    hostile = hostile_messages(cohort_events, rng)
+    valid_cohort = [orjson.dumps(event) for event in cohort_events]
+    produced = [*valid_cohort, *MALFORMED_LINES, *hostile.messages]
+    rng.shuffle(produced)
+
+    namespace = f"{unique_name}."
+    processed = await through_the_worker(
+        kafka_bootstrap, dsn, namespace, produced, tmp_path / "worker.log"
+    )
+    tally = account_for_every_message(processed)
+    assert tally["dead-lettered"] > len(hostile.messages) // 2
+    assert tally["duplicate"] > 0  # the simulated cohort re-delivers some events
+    await assert_dead_letters_published_without_nhs_numbers(kafka_bootstrap, namespace, processed)
+    expected = oracle.recompute(raw for raw, _ in processed.delivered)
+    assert_same_counters(processed.counters, expected)
