@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         description="Address the HTTP API binds; set 0.0.0.0 only inside a container.",
     )
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP API binds.")
+    gateway_rate: float = Field(
+        default=10.0,
+        gt=0,
+        description="Requests per second each token may send to `POST /v1/events` on average "
+        "(an array of up to 1,000 events is one request); beyond it 429 with Retry-After.",
+    )
+    gateway_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests a token may send to `POST /v1/events` at once before "
+        "`GATEWAY_RATE` applies (the size of its token bucket).",
+    )
     alert_min_n: int = Field(
         default=10,
         ge=1,

@@ -38,6 +38,7 @@ from services.api.errors import (
     handle_invalid_value,
 )
 from services.api.models import ErrorBody, Health
+from services.api.ratelimit import GatewayLimit
 from services.settings import Settings
 
 API_VERSION: Final = "1.0.0"
@@ -69,6 +70,12 @@ class Metrics:
             ("status",),
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "roms_gateway_rate_limited",
+            "Requests to POST /v1/events refused by the per-token rate limit, by token id.",
+            ("token_id",),
+            registry=self.registry,
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     producers = gateway.Producers(
         settings.kafka_bootstrap_servers, settings.topic_namespace, metrics.events
     )
+    limit = GatewayLimit(settings.gateway_rate, settings.gateway_burst, metrics.rate_limited)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.database = database
     app.state.producers = producers
+    app.state.gateway_limit = limit
     app.add_exception_handler(ApiError, handle_api_error)
     app.add_exception_handler(asyncpg.DataError, handle_invalid_value)
     for error in DATABASE_DOWN_ERRORS:

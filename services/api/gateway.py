@@ -14,7 +14,9 @@ One event or a JSON array of up to :data:`MAX_EVENTS`, each validated by
   the event is not wrong, its sender is).
 HTTP 202 when every event is accepted or a duplicate, 422 when none is (403 when all are
 forbidden), 207 Multi-Status otherwise. A broker failure answers 503 with nothing
-acknowledged; retrying is safe, since events are idempotent by ``event_id``.
+acknowledged; retrying is safe, since events are idempotent by ``event_id``. A token over
+its rate (``GATEWAY_RATE`` requests/s, ``GATEWAY_BURST`` at once) is answered 429 with
+``Retry-After`` before its body is read (:mod:`services.api.ratelimit`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from services.api.auth import Authenticated, forbidden, may_post_for
 from services.api.database import connection
 from services.api.errors import ApiError, JsonResponse
 from services.api.models import ErrorBody, EventResult, EventStatus, IngestResponse, Problem
+from services.api.ratelimit import GatewayLimit
 from services.api.tokens import Principal, Role
 from topics.parse import MAX_EVENT_BYTES
 from topics.registry import DEAD_LETTERS, EVENTS
@@ -221,6 +224,21 @@ def _status_code(outcomes: Sequence[_Outcome]) -> int:
     return 207
 
 
+async def within_rate(request: Request, principal: Authenticated) -> Principal:
+    """The authenticated principal, once its token's bucket admits one more request."""
+    limit: GatewayLimit = request.app.state.gateway_limit
+    limit.admit(principal.token_id)
+    return principal
+
+
+RETRY_AFTER_HEADER: Final = {
+    "Retry-After": {
+        "description": "Whole seconds after which a request from this token is admitted.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 @router.post(
     "/events",
     status_code=202,
@@ -229,6 +247,13 @@ def _status_code(outcomes: Sequence[_Outcome]) -> int:
         207: {"model": IngestResponse, "description": "Some events accepted, some not."},
         422: {"model": IngestResponse, "description": "No event accepted."},
         **{status: {"model": ErrorBody} for status in (401, 403, 413, 503)},
+        429: {
+            "model": ErrorBody,
+            "description": "This token sent more than `GATEWAY_RATE` requests per second on"
+            " average or `GATEWAY_BURST` at once (`request.rate_limited`); retry after"
+            " `Retry-After` seconds.",
+            "headers": RETRY_AFTER_HEADER,
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -249,7 +274,7 @@ def _status_code(outcomes: Sequence[_Outcome]) -> int:
 )
 async def post_events(
     request: Request,
-    principal: Authenticated,
+    principal: Annotated[Principal, Depends(within_rate)],
     db: Annotated[asyncpg.Connection, Depends(connection)],
 ) -> JsonResponse:
     """Answered per event, each accepted one only after the broker acknowledged it."""
