@@ -161,11 +161,23 @@ class EmbeddedPostgres:
         """Stop the private server (fast shutdown), wait ``down_for`` seconds, and start it
         again on the same data directory and port: an outage clients can reconnect after
         (fault-injection tests). Blocks throughout; run it in a thread from async code."""
+        self.pause()
+        time.sleep(down_for)
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the private server (fast shutdown), keeping its data directory and port for
+        :meth:`resume`: an outage of any length (fault-injection tests). Blocks."""
+        if self._process is None or self._port is None:
+            raise RuntimeError("only a running private server can be paused")
+        self._process.stop()
+
+    def resume(self) -> None:
+        """Start a paused server again on the same data directory and port; return once it
+        accepts connections. Blocks."""
         process, port = self._process, self._port
         if process is None or port is None:
-            raise RuntimeError("only a running private server can be restarted")
-        process.stop()
-        time.sleep(down_for)
+            raise RuntimeError("only a paused private server can be resumed")
         process.start()
         process.wait_until(lambda: _accepts_connections(port), POSTGRES_START_TIMEOUT_SECONDS)
 

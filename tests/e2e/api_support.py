@@ -3,18 +3,21 @@ pipeline, tokens of every role, and an HTTP client on the real app."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
+import uvicorn
 
 from services.api import create_app
 from services.api.tokens import Role, create_token
 from services.pipeline.batch import Incoming, process_batch
-from services.runtime import create_database, drop_database
+from services.runtime import create_database, drop_database, free_port
 from services.settings import Settings
 from services.simulate import simulate
 from services.store.migrations import upgrade
@@ -89,6 +92,25 @@ async def asgi_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client
+
+
+@asynccontextmanager
+async def uvicorn_server(settings: Settings) -> AsyncIterator[str]:
+    """The app on a real uvicorn socket on 127.0.0.1, in this event loop; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # a failed start raises here
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def insert_aggregate(

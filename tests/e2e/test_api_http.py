@@ -21,14 +21,19 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 
-from services.api import create_app
 from services.api.openapi import SAVED, document, serialise
-from services.runtime import create_topics, free_port
+from services.runtime import create_topics
 from services.settings import Settings
-from tests.e2e.api_support import Tokens, close_database, fresh_database, issue_tokens, load_cohort
+from tests.e2e.api_support import (
+    Tokens,
+    close_database,
+    fresh_database,
+    issue_tokens,
+    load_cohort,
+    uvicorn_server,
+)
 from topics.registry import TOPICS
 
 INJECTIONS = (
@@ -63,23 +68,15 @@ async def served(postgres_server: str, kafka_bootstrap: str) -> AsyncIterator[Se
     settings = Settings(
         database_url=dsn, kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    task = asyncio.create_task(server.serve())
     try:
         await load_cohort(pool, referrals=30, seed=9)
         tokens = await issue_tokens(pool)
         referral_id = await pool.fetchval(
             "SELECT referral_id FROM referral_outcomes WHERE provider_code = 'RYG' LIMIT 1"
         )
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no started event)
-            await asyncio.sleep(0.02)
-        yield Served(f"http://127.0.0.1:{port}", dsn, pool, tokens, referral_id)
+        async with uvicorn_server(settings) as url:
+            yield Served(url, dsn, pool, tokens, referral_id)
     finally:
-        server.should_exit = True
-        await task
         await close_database(postgres_server, dsn, pool)
 
 

@@ -8,6 +8,7 @@ namespace and database, so the tests are independent and leave nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -18,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.ingest import event_key
-from services.runtime import create_database, drop_database
+from services.runtime import EmbeddedPostgres, create_database, drop_database
 from services.runtime.topics import create_topics
 from services.store.migrations import upgrade_database
 from topics.registry import EVENTS, TOPICS
@@ -39,6 +40,17 @@ async def dsn(postgres_server: str) -> AsyncIterator[str]:
         yield database
     finally:
         await drop_database(postgres_server, database)
+
+
+@pytest.fixture
+async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
+    """A private PostgreSQL server this test may pause and resume (deleted afterwards)."""
+    server = EmbeddedPostgres()
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 async def create_namespaced_topics(bootstrap: str, namespace: str) -> None:

@@ -11,7 +11,6 @@ the batch recomputation: nothing lost (no offset committed for an unwritten batc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -41,17 +40,6 @@ pytestmark = pytest.mark.reliability
 
 OUTAGE_SECONDS = 10.0
 RETRY_LOG_LINE = "database unavailable, retrying"  # a batch, the outbox or the pool
-
-
-@pytest.fixture
-async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
-    """A private PostgreSQL server this test may stop and start (deleted afterwards)."""
-    server = EmbeddedPostgres()
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_worker_rides_out_a_database_outage_and_loses_or_doubles_nothing(
