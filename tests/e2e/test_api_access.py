@@ -18,6 +18,7 @@ import pytest
 
 from services.runtime import free_port
 from services.settings import Settings
+from tests.e2e.access_matrix import MATRIX, REPORT, matrix_headers, matrix_requests
 from tests.e2e.api_support import (
     Tokens,
     asgi_client,
@@ -27,8 +28,6 @@ from tests.e2e.api_support import (
     issue_tokens,
     load_cohort,
 )
-
-REPORT = "/v1/reports/outcomes?ccg=05A&year=2019/20"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,41 +59,11 @@ async def loaded(postgres_server: str) -> AsyncIterator[Loaded]:
         await close_database(postgres_server, dsn, pool)
 
 
-def _requests(loaded: Loaded) -> dict[str, tuple[str, str, bytes | None]]:
-    referral = f"/v1/referrals/{loaded.referral_id}/outcomes?provider=RYG"
-    return {
-        "aggregates": ("GET", "/v1/aggregates", None),
-        "report": ("GET", REPORT, None),
-        "referral": ("GET", referral, None),
-        "post": ("POST", "/v1/events", loaded.stored_event),
-    }
-
-
-# token -> endpoint -> status. Tokens: provider RYG, other_provider RX4, quality RYG,
-# commissioner 05A, other_commissioner 13T. RX4 serves 13T and 99C, not 05A: its report of
-# 05A is empty but allowed (its own rows, of which there are none).
-MATRIX: dict[str | None, dict[str, int]] = {
-    None: dict.fromkeys(("aggregates", "report", "referral", "post"), 401),
-    "bad": dict.fromkeys(("aggregates", "report", "referral", "post"), 401),
-    "revoked": dict.fromkeys(("aggregates", "report", "referral", "post"), 401),
-    "provider": {"aggregates": 200, "report": 200, "referral": 200, "post": 202},
-    "other_provider": {"aggregates": 200, "report": 200, "referral": 403, "post": 403},
-    "quality": {"aggregates": 200, "report": 200, "referral": 403, "post": 403},
-    "commissioner": {"aggregates": 200, "report": 200, "referral": 403, "post": 403},
-    "other_commissioner": {"aggregates": 200, "report": 403, "referral": 403, "post": 403},
-    "admin": {"aggregates": 200, "report": 200, "referral": 200, "post": 202},
-}
-
-
 @pytest.mark.parametrize("token", list(MATRIX))
 async def test_role_endpoint_matrix(loaded: Loaded, token: str | None) -> None:
-    if token is None:
-        headers = {}
-    elif token == "bad":
-        headers = {"Authorization": "Bearer roms_0123456789abcdef_" + "x" * 43}
-    else:
-        headers = loaded.tokens.headers(token)
-    for endpoint, (method, url, body) in _requests(loaded).items():
+    headers = matrix_headers(loaded.tokens, token)
+    requests = matrix_requests(loaded.referral_id, loaded.stored_event)
+    for endpoint, (method, url, body) in requests.items():
         response = await loaded.client.request(method, url, headers=headers, content=body)
         assert response.status_code == MATRIX[token][endpoint], (endpoint, response.text)
         if response.status_code in {401, 403} and endpoint != "post":
