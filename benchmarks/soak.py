@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -388,7 +390,11 @@ async def main(arguments: argparse.Namespace) -> None:
         check=not arguments.no_check,
     )
     async with bench_stack("soak") as stack:
-        report = await run_soak(stack, plan, console)
+        try:
+            report = await run_soak(stack, plan, console)
+        finally:
+            if arguments.keep_logs is not None:
+                shutil.copytree(stack.workdir, arguments.keep_logs, dirs_exist_ok=True)
     results = summarise(report)
     console.print(render(results))
     path = write_results(arguments.output, results, commit=commit)
@@ -408,6 +414,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--no-check", action="store_true", help="skip the oracle comparison")
     parser.add_argument("--output", default="soak", help="results file name under results/")
+    parser.add_argument("--keep-logs", type=Path, help="copy the worker and API logs here")
     return parser.parse_args()
 
 
