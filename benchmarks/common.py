@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -196,17 +195,6 @@ def running_workers(
 
 def worker_logs(workers: Sequence[SupervisedProcess]) -> str:
     return "\n".join(f"--- {worker.name} ---\n{worker.log_tail()}" for worker in workers)
-
-
-async def committed_progress(connection: asyncpg.Connection, topic: str) -> dict[int, int]:
-    rows = await connection.fetch(
-        'SELECT partition, "offset" FROM consumer_progress WHERE topic = $1', topic
-    )
-    return {row["partition"]: row["offset"] for row in rows}
-
-
-def covers(progress: Mapping[int, int], last_offsets: Mapping[int, int]) -> bool:
-    return all(progress.get(partition, -1) >= offset for partition, offset in last_offsets.items())
 
 
 async def raw_consume(bootstrap: str, topic: str, expected: int) -> tuple[float, float]:

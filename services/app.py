@@ -1,11 +1,16 @@
 """The Faust worker: consumes ``roms.events.v1`` in batches and applies them to PostgreSQL.
 
 Faust owns what it is good at (consumer group membership, partition assignment, offset
-commits, agent supervision); each batch from ``stream.take_events`` is one PostgreSQL
-transaction (``services.pipeline.batch``), and what that transaction committed is then
-published from the outbox. Offsets are committed by Faust only after the batch returns, so a
-crash re-delivers at most the batches in flight, which the event_id dedup makes harmless.
-Beside the agent, a task owned by it delivers due alert webhooks (``services.alerts``).
+commits, agent supervision). Two loops share the work (issue 7):
+- the hot path: each batch from ``stream.take_events`` is one PostgreSQL transaction that
+  stores the facts and marks their referrals pending (``services.pipeline.batch``). Offsets
+  are committed by Faust only after it returns, so a crash re-delivers at most the batches
+  in flight, which the event_id dedup makes harmless;
+- derivation: a task owned by the agent folds the oldest pending referrals, pass after
+  pass, as long as any are pending (``services.pipeline.derive``), then waits to be woken
+  by the hot path. A slower derivation folds more events per referral per pass.
+What each transaction committed is then published from the outbox. A third task delivers
+due alert webhooks (``services.alerts``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
-from services.pipeline.batch import BatchReport, Incoming, process_batch
+from services.pipeline.batch import BatchReport, Incoming, ingest_batch
+from services.pipeline.derive import DerivationReport, derive_pending
 from services.settings import Settings
 from services.store import migrations, outbox
 from services.store.pool import create_pool
@@ -69,15 +75,22 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
             linger_ms=5,
             max_batch_size=1 << 20,
         )
-        webhooks: asyncio.Task[None] | None = None
+        wake = asyncio.Event()
+        helpers: list[asyncio.Task[None]] = []
         try:
             async with pool.acquire() as connection:
                 await migrations.require_current(connection)
             await producer.start()
             # Publish what a crashed predecessor committed but never sent.
             await _retrying("outbox", lambda: _drain_outbox(pool, producer))
-            webhooks = asyncio.create_task(delivery_loop(pool, delivery_policy))
+            helpers = [
+                asyncio.create_task(delivery_loop(pool, delivery_policy)),
+                asyncio.create_task(
+                    _derive_continuously(pool, producer, wake, settings, alert_policy)
+                ),
+            ]
             async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
+                _raise_if_failed(helpers)
                 incoming = [
                     Incoming.from_kafka(
                         bytes(event.value or b""),
@@ -87,13 +100,16 @@ def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
                     )
                     for event in batch
                 ]
-                await _apply_with_retry(pool, incoming, namespace, alert_policy)
-                await _retrying("outbox", lambda: _drain_outbox(pool, producer))
+                report = await _ingest_with_retry(pool, incoming, namespace)
+                if report.referrals:
+                    wake.set()
+                if report.rejected:
+                    await _retrying("outbox", lambda: _drain_outbox(pool, producer))
         finally:
-            if webhooks is not None:
-                webhooks.cancel()
+            for helper in helpers:
+                helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await webhooks
+                    await helper
             await producer.stop()
             await pool.close()
 
@@ -119,26 +135,65 @@ async def _retrying(work: str, operation: Callable[[], Awaitable[T]]) -> T:
             await asyncio.sleep(delay)
 
 
-async def _apply_with_retry(
-    pool: asyncpg.Pool, incoming: list[Incoming], namespace: str, alert_policy: AlertPolicy
-) -> None:
-    """Retry a batch on database errors with backoff; never move on without writing it."""
+async def _ingest_with_retry(
+    pool: asyncpg.Pool, incoming: list[Incoming], namespace: str
+) -> BatchReport:
+    """Retry a batch on database errors with backoff; never move on without storing it."""
 
-    async def apply() -> BatchReport:
+    async def ingest() -> BatchReport:
         async with pool.acquire() as connection:
-            return await process_batch(
-                connection, incoming, namespace=namespace, alert_policy=alert_policy
-            )
+            return await ingest_batch(connection, incoming, namespace=namespace)
 
-    report = await _retrying("batch", apply)
+    report = await _retrying("batch", ingest)
     log.info(
-        "batch applied",
+        "batch stored",
         received=report.received,
         valid=report.valid,
         rejected=report.rejected,
         referrals=report.referrals,
-        aggregates=report.aggregates,
     )
+    return report
+
+
+async def _derive_continuously(
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    wake: asyncio.Event,
+    settings: Settings,
+    alert_policy: AlertPolicy,
+) -> None:
+    """Fold pending referrals while there are any; then sleep until woken or ``batch_wait``.
+
+    The timeout also picks up referrals that another worker marked (or a crashed one left).
+    """
+
+    async def derive() -> DerivationReport:
+        async with pool.acquire() as connection:
+            return await derive_pending(
+                connection,
+                limit=settings.derivation_batch,
+                namespace=settings.topic_namespace,
+                alert_policy=alert_policy,
+            )
+
+    while True:
+        wake.clear()
+        report = await _retrying("derivation", derive)
+        if report.referrals:
+            log.info("referrals derived", referrals=report.referrals, aggregates=report.aggregates)
+            await _retrying("outbox", lambda: _drain_outbox(pool, producer))
+            continue
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.batch_wait):
+                await wake.wait()
+
+
+def _raise_if_failed(tasks: list[asyncio.Task[None]]) -> None:
+    """A helper task that died must take the agent down with it, loudly, not stall it."""
+    for task in tasks:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"worker task {task.get_name()} stopped")
 
 
 async def _drain_outbox(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:

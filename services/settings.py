@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a worker waits to fill a batch before processing it, seconds.",
     )
+    derivation_batch: int = Field(
+        default=1000,
+        ge=1,
+        description="Most pending referrals one derivation pass folds in one transaction: "
+        "larger passes share more aggregate writes, smaller ones hold locks for less time.",
+    )
     faust_data_dir: Path = Field(
         default=Path(tempfile.gettempdir()),
         description="Existing directory for Faust's per-app `roms-faust-<app id>` scratch folder "
