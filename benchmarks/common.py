@@ -45,7 +45,6 @@ WORKER_ENV: Mapping[str, str] = {
     "BROKER_SESSION_TIMEOUT": "3",
     "BROKER_HEARTBEAT_INTERVAL": "0.5",
     "BROKER_REQUEST_TIMEOUT": "5",
-    "BROKER_COMMIT_INTERVAL": "0.2",
     "LOG_LEVEL": "WARNING",
 }
 """P: a 3 s session makes Tansu's group join take ~1.5 s instead of ~3 s (STREAMING.md); the

@@ -10,6 +10,7 @@ folded once; an aggregate touched by many referrals is written and published onc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,6 +32,8 @@ from topics.records import SCORING_VERSION
 METHODS: Final = ("default", "nhs")
 """Every figure is kept under both methods so the API answers ``method=`` at once."""
 
+_YIELD_EVERY: Final = 50
+"""Referrals folded between two yields to the event loop (~0.5 s of work at most)."""
 _profile_codec: Final = TypeAdapter(ReferralProfile | None)
 _outcome_codec: Final = TypeAdapter(ReferralOutcome)
 
@@ -45,25 +48,23 @@ class DerivationReport:
 class _Derived:
     """What re-assembling the claimed referrals changed."""
 
-    deltas: list[dict[AggregateKey, dict[str, float]]] = field(default_factory=list)
-    """Per changed referral and method: its new contribution minus its old one."""
+    movements: dict[AggregateKey, dict[str, float]] = field(default_factory=dict)
+    """Per aggregate key: the new contributions of the changed referrals minus their old."""
     outcome_rows: list[dict[str, Any]] = field(default_factory=list)
     scored_rows: list[dict[str, Any]] = field(default_factory=list)
     records: list[outbox.OutboxRecord] = field(default_factory=list)
 
 
-def contributions(
+def contribution(
     profile: ReferralProfile | None, outcome: ReferralOutcome, events: int
-) -> dict[AggregateKey, dict[str, float]]:
+) -> figures.Contribution:
     """A referral's aggregate counters, plus how many events it reflects."""
-    counters = figures.contributions(profile, outcome)
-    for values in counters.values():
-        values["events"] = float(events)
-    return counters
+    keys, counters = figures.contribution(profile, outcome)
+    return figures.Contribution(keys, {**counters, "events": float(events)})
 
 
-def _stored_contributions(record: Mapping[str, Any]) -> dict[AggregateKey, dict[str, float]]:
-    return contributions(
+def _stored_contribution(record: Mapping[str, Any]) -> figures.Contribution:
+    return contribution(
         _profile_codec.validate_python(record["profile"]),
         _outcome_codec.validate_python(record["outcome"]),
         int(record["events"]),
@@ -77,7 +78,10 @@ async def _rederive(
     old_outcomes = await derived.stored_outcomes(connection, referrals)
     old_scored = await derived.stored_scored(connection, referrals)
     result = _Derived()
-    for key in referrals:
+    for index, key in enumerate(referrals):
+        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+            # Let the hot path and the Kafka client's heartbeats run during a long pass.
+            await asyncio.sleep(0)
         assembled = assemble(stored_events[key])
         for scored in outputs.scored_assessments(key, assembled):
             record = scored.model_dump(mode="json")
@@ -96,10 +100,9 @@ async def _rederive(
             previous = old_outcomes.get((*key, method))
             if previous == record:
                 continue
-            old = {} if previous is None else _stored_contributions(previous)
-            result.deltas.append(
-                figures.delta(old, contributions(profile, outcome, assembled.events))
-            )
+            if previous is not None:
+                figures.move(result.movements, _stored_contribution(previous), -1.0)
+            figures.move(result.movements, contribution(profile, outcome, assembled.events))
             result.outcome_rows.append(
                 derived.outcome_row(key, method, profile, outcome, record, SCORING_VERSION)
             )
@@ -128,7 +131,7 @@ async def derive_pending(
         result = await _rederive(connection, referrals, namespace)
         await derived.save_scored(connection, referrals, result.scored_rows)
         await derived.save_outcomes(connection, result.outcome_rows)
-        changed = figures.merge(result.deltas)
+        changed = figures.settled(result.movements)
         touched_keys = sorted(changed)
         for key, published in await derived.move_aggregates(connection, changed, SCORING_VERSION):
             result.records.append(outputs.aggregate_record(key, published, namespace))
