@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -46,7 +45,6 @@ WORKER_ENV: Mapping[str, str] = {
     "BROKER_SESSION_TIMEOUT": "3",
     "BROKER_HEARTBEAT_INTERVAL": "0.5",
     "BROKER_REQUEST_TIMEOUT": "5",
-    "BROKER_COMMIT_INTERVAL": "0.2",
     "LOG_LEVEL": "WARNING",
 }
 """P: a 3 s session makes Tansu's group join take ~1.5 s instead of ~3 s (STREAMING.md); the
@@ -196,17 +194,6 @@ def running_workers(
 
 def worker_logs(workers: Sequence[SupervisedProcess]) -> str:
     return "\n".join(f"--- {worker.name} ---\n{worker.log_tail()}" for worker in workers)
-
-
-async def committed_progress(connection: asyncpg.Connection, topic: str) -> dict[int, int]:
-    rows = await connection.fetch(
-        'SELECT partition, "offset" FROM consumer_progress WHERE topic = $1', topic
-    )
-    return {row["partition"]: row["offset"] for row in rows}
-
-
-def covers(progress: Mapping[int, int], last_offsets: Mapping[int, int]) -> bool:
-    return all(progress.get(partition, -1) >= offset for partition, offset in last_offsets.items())
 
 
 async def raw_consume(bootstrap: str, topic: str, expected: int) -> tuple[float, float]:

@@ -1,12 +1,12 @@
 """Freshness: how long after it is produced an event's effect is visible, at a steady rate.
 
 Run ``.venv/bin/python -m benchmarks.freshness`` (``--rate 1000 --seconds 60``). A worker is
-started and warmed up (one referral's events, processed), then simulated events are produced
-at a steady ``--rate`` for ``--seconds``, each with its produce time (just before ``send``)
-and, from its acknowledgement, its partition and offset. The worker updates the aggregates
-and ``consumer_progress`` in one transaction, so an event's effect is visible in the
-aggregates table at the first moment ``consumer_progress`` covers its offset; that is polled
-every 50 ms. Reports p50/p99/max of the delay to ``benchmarks/results/freshness.json``.
+started and warmed up (one referral's events, processed), then simulated events are produced at
+a steady ``--rate`` for ``--seconds``, each with its produce time (just before ``send``) and,
+from its acknowledgement, its partition and offset. An event's effect is visible in the
+aggregates table from the first poll (every 50 ms) that finds its offset reflected
+(``services.progress.Reflection``: stored, and its referral derived). Reports p50/p99/max of
+the delay to ``benchmarks/results/freshness.json``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from rich.table import Table
 from benchmarks.common import (
     BenchStack,
     bench_stack,
-    committed_progress,
-    covers,
     run_benchmark,
     running_workers,
     worker_logs,
@@ -39,7 +37,7 @@ from benchmarks.common import (
 from benchmarks.provenance import git_commit
 from benchmarks.replay import EVENTS_PER_REFERRAL
 from services.ingest import event_key, produce
-from services.progress import wait_until_reflected
+from services.progress import Reflection, covers, wait_until_reflected
 from services.simulate import simulate
 from services.store.pool import connect
 
@@ -101,9 +99,10 @@ async def _watch_progress(
     once production ends) are all committed."""
     connection = await connect(stack.database_url)
     polls: list[tuple[float, dict[int, int]]] = []
+    reflection = Reflection(stack.events_topic)
     try:
         while True:
-            progress = await committed_progress(connection, stack.events_topic)
+            progress = await reflection.poll(connection)
             polls.append((time.perf_counter(), progress))
             if final.done() and covers(progress, final.result()):
                 return polls

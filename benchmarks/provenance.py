@@ -1,5 +1,5 @@
 """Which code a benchmark measured: kept free of the service's imports so that the light
-benchmarks (scoring, figures) can use it without loading Faust."""
+benchmarks (scoring, figures) can use it without loading the service."""
 
 from __future__ import annotations
 

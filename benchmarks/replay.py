@@ -5,9 +5,10 @@ Run ``.venv/bin/python -m benchmarks.replay`` (``--events 1000000``, ``--workers
 delivery noise) are produced to a fresh stack first; then (a) an aiokafka consumer in its own
 group reads the topic with ``getmany`` and no processing until it has counted every produced
 message — the raw limit; (b) the worker process(es) of ``outcomes run`` process the same topic
-from the start, timed from their start until ``consumer_progress`` covers every produced
-offset. The final aggregates are compared with the independent batch recomputation
-(``tests.oracle``). The median of the runs goes to ``benchmarks/results/replay.json``.
+from the start, timed from their start until every produced offset is reflected in the
+aggregates (``services.progress``). The final aggregates are compared with the independent
+batch recomputation (``tests.oracle``). The median of the runs goes to
+``benchmarks/results/replay.json``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from rich.table import Table
 from benchmarks.common import (
     BenchStack,
     bench_stack,
-    committed_progress,
     counter_mismatches,
-    covers,
     median,
     raw_consume,
     run_benchmark,
@@ -39,6 +38,7 @@ from benchmarks.common import (
 )
 from benchmarks.provenance import git_commit
 from services.ingest import produce
+from services.progress import Reflection, covers
 from services.settings import Settings
 from services.simulate import simulate
 from services.store.pool import connect
@@ -88,11 +88,12 @@ async def _pipeline(
     try:
         started = time.perf_counter()
         first: float | None = None
+        reflection = Reflection(stack.events_topic)
         with running_workers(stack, workers, env=env, profile=profile) as processes:
             try:
                 async with asyncio.timeout(CATCH_UP_TIMEOUT_SECONDS):
                     while True:
-                        progress = await committed_progress(connection, stack.events_topic)
+                        progress = await reflection.poll(connection)
                         now = time.perf_counter()
                         if progress and first is None:
                             first = now

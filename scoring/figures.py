@@ -11,9 +11,9 @@ Rules (``shared/spec/outcomes.md`` §4; N1 = the national CYP outcome metric MHS
 
 Aggregates are kept exact in PostgreSQL by moving them by the *difference* between a
 referral's old and new contribution (ARCHITECTURE.md invariant 1), so everything published
-is a function of sums: :func:`contributions` gives one referral's counters per key,
-:func:`delta` the change between two of them; :mod:`scoring.published` derives the
-published figures from the sums.
+is a function of sums: :func:`contribution` gives one referral's counters and keys,
+:func:`move` adds or takes one away; :mod:`scoring.published` derives the published figures
+from the sums.
 """
 
 from __future__ import annotations
@@ -160,60 +160,71 @@ def referral_counters(outcome: ReferralOutcome) -> Counters:
     return counters
 
 
-def contributions(
-    profile: ReferralProfile | None, outcome: ReferralOutcome
-) -> dict[AggregateKey, Counters]:
-    """What one referral adds to every aggregate it falls in; empty outside the cohort (§1)."""
+class Contribution(NamedTuple):
+    """One referral's part in the aggregates: the same ``counters`` added to each of ``keys``."""
+
+    keys: tuple[AggregateKey, ...]
+    counters: Counters
+
+
+NO_CONTRIBUTION: Final = Contribution((), {})
+
+
+def contribution(profile: ReferralProfile | None, outcome: ReferralOutcome) -> Contribution:
+    """What one referral adds to the aggregates; nothing outside the cohort (§1)."""
     if profile is None or outcome.closed_on is None or not outcome.in_cohort:
-        return {}
-    counters = referral_counters(outcome)
+        return NO_CONTRIBUTION
     closed_on = outcome.closed_on
     periods = (month_of(closed_on), quarter_of(closed_on), year_of(closed_on))
-    return {
-        AggregateKey(outcome.method, level, code, period, cohort, value): dict(counters)
+    keys = tuple(
+        AggregateKey(outcome.method, level, code, period, cohort, value)
         for level, code in _places(profile)
         for period in periods
         for cohort, value in _cohorts(profile)
-    }
+    )
+    return Contribution(keys, referral_counters(outcome))
 
 
-def merge(
-    parts: Iterable[Mapping[AggregateKey, Mapping[str, float]]],
+def contributions(
+    profile: ReferralProfile | None, outcome: ReferralOutcome
 ) -> dict[AggregateKey, Counters]:
-    """The key-wise sum of several contributions or deltas, zero sums dropped like :func:`delta`."""
-    total: dict[AggregateKey, Counters] = {}
-    for part in parts:
-        for key, counters in part.items():
-            into = total.setdefault(key, {})
-            for name, value in counters.items():
-                into[name] = into.get(name, 0.0) + value
+    """:func:`contribution` spelt out key by key."""
+    keys, counters = contribution(profile, outcome)
+    return {key: dict(counters) for key in keys}
+
+
+def move(
+    totals: dict[AggregateKey, Counters], contribution: Contribution, sign: float = 1.0
+) -> None:
+    """Add (``sign`` 1) or take away (``sign`` -1) ``contribution`` to ``totals``, in place.
+
+    A referral that changed is moved by taking its old contribution away and adding its new
+    one; :func:`settled` then drops what netted to zero.
+    """
+    signed = [(name, sign * value) for name, value in contribution.counters.items()]
+    for key in contribution.keys:
+        into = totals.get(key)
+        if into is None:
+            totals[key] = dict(signed)
+            continue
+        for name, value in signed:
+            into[name] = into.get(name, 0.0) + value
+
+
+def settled(totals: Mapping[AggregateKey, Counters]) -> dict[AggregateKey, Counters]:
+    """``totals`` without zero counters, and without keys left with none."""
     return {
         key: nonzero
-        for key, counters in total.items()
+        for key, counters in totals.items()
         if (nonzero := {name: value for name, value in counters.items() if value != 0})
     }
-
-
-def delta(
-    old: Mapping[AggregateKey, Mapping[str, float]],
-    new: Mapping[AggregateKey, Mapping[str, float]],
-) -> dict[AggregateKey, Counters]:
-    """``new - old`` per key and counter, with zero differences and unchanged keys dropped."""
-    result: dict[AggregateKey, Counters] = {}
-    for key in old.keys() | new.keys():
-        before, after = old.get(key, {}), new.get(key, {})
-        difference = {
-            name: after.get(name, 0.0) - before.get(name, 0.0)
-            for name in before.keys() | after.keys()
-        }
-        changed = {name: value for name, value in difference.items() if value != 0}
-        if changed:
-            result[key] = changed
-    return result
 
 
 def recompute(
     rows: Iterable[tuple[ReferralProfile | None, ReferralOutcome]],
 ) -> dict[AggregateKey, Counters]:
     """The batch recomputation: the sum of every referral's contributions."""
-    return merge(contributions(profile, outcome) for profile, outcome in rows)
+    totals: dict[AggregateKey, Counters] = {}
+    for profile, outcome in rows:
+        move(totals, contribution(profile, outcome))
+    return settled(totals)

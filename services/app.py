@@ -1,11 +1,19 @@
-"""The Faust worker: consumes ``roms.events.v1`` in batches and applies them to PostgreSQL.
+"""The worker: consumes ``roms.events.v1`` in batches and applies them to PostgreSQL.
 
-Faust owns what it is good at (consumer group membership, partition assignment, offset
-commits, agent supervision); each batch from ``stream.take_events`` is one PostgreSQL
-transaction (``services.pipeline.batch``), and what that transaction committed is then
-published from the outbox. Offsets are committed by Faust only after the batch returns, so a
-crash re-delivers at most the batches in flight, which the event_id dedup makes harmless.
-Beside the agent, a task owned by it delivers due alert webhooks (``services.alerts``).
+A ``mode`` service (the service framework Faust is built on: lifecycle, signals, task
+supervision; ``services.worker`` runs it) consuming with aiokafka ``getmany`` in the consumer
+group. Faust's stream feed delivered a few hundred events per second to the batches here
+(benchmarks/README.md), far below what a replay needs (STREAMING.md; issue 7). Three loops
+share the work:
+- the hot path: each batch from ``getmany`` is one PostgreSQL transaction that stores the
+  facts and marks their referrals pending (``services.pipeline.batch``); offsets are
+  committed to Kafka only after it returns, so a crash re-delivers at most the batch in
+  flight, which the event_id dedup makes harmless;
+- derivation: folds the oldest pending referrals, pass after pass, as long as any are
+  pending (``services.pipeline.derive``), then waits to be woken by the hot path. A slower
+  derivation folds more events per referral per pass;
+- webhooks: delivers due alert webhooks (``services.alerts``).
+What each transaction committed is then published from the outbox.
 """
 
 from __future__ import annotations
@@ -13,15 +21,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-import faust
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from mode import Service
 
 from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
-from services.pipeline.batch import BatchReport, Incoming, process_batch
+from services.pipeline.batch import BatchReport, Incoming, ingest_batch
+from services.pipeline.derive import DerivationReport, derive_pending
 from services.settings import Settings
 from services.store import migrations, outbox
 from services.store.pool import create_pool
@@ -43,68 +54,170 @@ under a transaction, its protocol state left mid-operation) or a lost race: retr
 T = TypeVar("T")
 
 
-def create_app(settings: Settings, *, app_id: str | None = None) -> faust.App:
-    """A Faust app wired with the STREAMING.md timings; nothing runs until a worker starts it."""
-    if settings.kafka_bootstrap_servers is None or settings.database_url is None:
-        raise ValueError("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set to run a worker")
-    app = faust.App(app_id or settings.consumer_group, **settings.faust_settings())
-    namespace = settings.topic_namespace
-    alert_policy = AlertPolicy(settings.alert_min_n, settings.alert_overdispersion)
-    delivery_policy = DeliveryPolicy(
-        settings.webhook_max_attempts,
-        settings.webhook_base_delay,
-        settings.webhook_timeout,
-        settings.webhook_poll_interval,
-    )
-    events = app.topic(
-        namespace + EVENTS.name, key_type=bytes, value_type=bytes, value_serializer="raw"
-    )
+@dataclass(frozen=True, slots=True)
+class _Clients:
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    consumer: AIOKafkaConsumer
 
-    @app.agent(events)
-    async def apply_events(stream: Any) -> None:
-        pool = await _retrying("connect", lambda: create_pool(str(settings.database_url)))
+
+class Pipeline(Service):
+    """The three loops of a worker, sharing one PostgreSQL pool and one producer."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.namespace = settings.topic_namespace
+        self.alert_policy = AlertPolicy(settings.alert_min_n, settings.alert_overdispersion)
+        self.delivery_policy = DeliveryPolicy(
+            settings.webhook_max_attempts,
+            settings.webhook_base_delay,
+            settings.webhook_timeout,
+            settings.webhook_poll_interval,
+        )
+        self.wake = asyncio.Event()
+        self._clients: _Clients | None = None
+
+    async def on_start(self) -> None:
+        # aiokafka clients bind to the running loop: made here, not in __init__.
+        settings = self.settings
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             acks="all",
             linger_ms=5,
             max_batch_size=1 << 20,
         )
-        webhooks: asyncio.Task[None] | None = None
-        try:
-            async with pool.acquire() as connection:
-                await migrations.require_current(connection)
-            await producer.start()
-            # Publish what a crashed predecessor committed but never sent.
-            await _retrying("outbox", lambda: _drain_outbox(pool, producer))
-            webhooks = asyncio.create_task(delivery_loop(pool, delivery_policy))
-            async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-                incoming = [
-                    Incoming.from_kafka(
-                        bytes(event.value or b""),
-                        event.message.topic,
-                        event.message.partition,
-                        event.message.offset,
-                    )
-                    for event in batch
-                ]
-                await _apply_with_retry(pool, incoming, namespace, alert_policy)
-                await _retrying("outbox", lambda: _drain_outbox(pool, producer))
-        finally:
-            if webhooks is not None:
-                webhooks.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await webhooks
-            await producer.stop()
-            await pool.close()
+        consumer = AIOKafkaConsumer(
+            settings.topic_namespace + EVENTS.name,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_size,
+            session_timeout_ms=round(settings.broker_session_timeout * 1000),
+            heartbeat_interval_ms=round(settings.broker_heartbeat_interval * 1000),
+            rebalance_timeout_ms=round(settings.broker_rebalance_timeout * 1000),
+            request_timeout_ms=round(settings.broker_request_timeout * 1000),
+        )
+        pool = await _retrying("connect", lambda: create_pool(str(settings.database_url)))
+        self._clients = _Clients(pool, producer, consumer)
+        async with pool.acquire() as connection:
+            await migrations.require_current(connection)
+        await producer.start()
+        # Publish what a crashed predecessor committed but never sent.
+        await self._drain_outbox()
+        await consumer.start()
 
-    return app
+    async def on_stop(self) -> None:
+        if self._clients is not None:
+            await self._clients.consumer.stop()
+            await self._clients.producer.stop()
+            await self._clients.pool.close()
+
+    @property
+    def clients(self) -> _Clients:
+        if self._clients is None:
+            raise RuntimeError("the pipeline has not started")
+        return self._clients
+
+    @Service.task
+    async def _consume(self) -> None:
+        """Store each batch, then commit its offsets; wake derivation when it marked work."""
+        wait_ms = round(self.settings.batch_wait * 1000)
+        while not self.should_stop:
+            fetched = await self.clients.consumer.getmany(
+                timeout_ms=wait_ms, max_records=self.settings.batch_size
+            )
+            incoming = [
+                Incoming.from_kafka(record.value or b"", record.topic, record.partition, offset)
+                for messages in fetched.values()
+                for record in messages
+                if (offset := record.offset) is not None
+            ]
+            if not incoming:
+                continue
+            report = await self._ingest(incoming)
+            if report.referrals:
+                self.wake.set()
+            if report.rejected:
+                await self._drain_outbox()
+            await self._commit(
+                {tp: messages[-1].offset + 1 for tp, messages in fetched.items() if messages}
+            )
+
+    @Service.task
+    async def _derive(self) -> None:
+        """Fold pending referrals while there are any; then sleep until woken or ``batch_wait``.
+
+        The timeout also picks up referrals that another worker marked (or a crashed one left).
+        """
+        while not self.should_stop:
+            self.wake.clear()
+            report = await _retrying("derivation", self._derivation_pass)
+            if report.referrals:
+                log.info(
+                    "referrals derived", referrals=report.referrals, aggregates=report.aggregates
+                )
+                await self._drain_outbox()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.batch_wait):
+                    await self.wake.wait()
+
+    @Service.task
+    async def _deliver_webhooks(self) -> None:
+        await delivery_loop(self.clients.pool, self.delivery_policy)
+
+    async def _ingest(self, incoming: list[Incoming]) -> BatchReport:
+        """Retry a batch on database errors with backoff; never move on without storing it."""
+
+        async def ingest() -> BatchReport:
+            async with self.clients.pool.acquire() as connection:
+                return await ingest_batch(connection, incoming, namespace=self.namespace)
+
+        report = await _retrying("batch", ingest)
+        log.info(
+            "batch stored",
+            received=report.received,
+            valid=report.valid,
+            rejected=report.rejected,
+            referrals=report.referrals,
+        )
+        return report
+
+    async def _derivation_pass(self) -> DerivationReport:
+        async with self.clients.pool.acquire() as connection:
+            return await derive_pending(
+                connection,
+                limit=self.settings.derivation_batch,
+                namespace=self.namespace,
+                alert_policy=self.alert_policy,
+            )
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit consumed offsets; a rebalance in between only means a harmless re-delivery."""
+        try:
+            await self.clients.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            log.warning("offsets not committed after a rebalance", error=str(error))
+
+    async def _drain_outbox(self) -> None:
+        async def enqueue(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+            ack: Awaitable[object] = await self.clients.producer.send(topic, value=value, key=key)
+            return ack
+
+        async def drain() -> None:
+            while await outbox.publish_pending(self.clients.pool, enqueue) > 0:
+                pass
+
+        await _retrying("outbox", drain)
 
 
 async def _retrying(work: str, operation: Callable[[], Awaitable[T]]) -> T:
     """Run ``operation`` until the database lets it finish, backing off between attempts.
 
-    An error escaping here would crash the agent, and Faust's restarted agent never sees
-    the events its predecessor had taken: the worker would stall without committing them.
+    An error escaping here would crash the worker's service: it must stop loudly for a
+    programming error, but ride out a database that is away.
     """
     attempt = 0
     while True:
@@ -117,34 +230,3 @@ async def _retrying(work: str, operation: Callable[[], Awaitable[T]]) -> T:
             log.warning(f"database unavailable, retrying {work}", error=str(error), delay_s=delay)
             attempt += 1
             await asyncio.sleep(delay)
-
-
-async def _apply_with_retry(
-    pool: asyncpg.Pool, incoming: list[Incoming], namespace: str, alert_policy: AlertPolicy
-) -> None:
-    """Retry a batch on database errors with backoff; never move on without writing it."""
-
-    async def apply() -> BatchReport:
-        async with pool.acquire() as connection:
-            return await process_batch(
-                connection, incoming, namespace=namespace, alert_policy=alert_policy
-            )
-
-    report = await _retrying("batch", apply)
-    log.info(
-        "batch applied",
-        received=report.received,
-        valid=report.valid,
-        rejected=report.rejected,
-        referrals=report.referrals,
-        aggregates=report.aggregates,
-    )
-
-
-async def _drain_outbox(pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
-    async def enqueue(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
-        ack: Awaitable[object] = await producer.send(topic, value=value, key=key)
-        return ack
-
-    while await outbox.publish_pending(pool, enqueue) > 0:
-        pass

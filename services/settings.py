@@ -8,9 +8,7 @@ shrinks the window of events re-processed after a rebalance.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,7 +33,7 @@ class Settings(BaseSettings):
     )
     consumer_group: str = Field(
         default="roms-outcomes",
-        description="Kafka consumer group (and Faust app id) shared by every worker replica.",
+        description="Kafka consumer group shared by every worker replica.",
     )
     broker_session_timeout: float = Field(
         default=6.0,
@@ -58,12 +56,6 @@ class Settings(BaseSettings):
         gt=0,
         description="Kafka request timeout, seconds; must exceed half the session timeout.",
     )
-    broker_commit_interval: float = Field(
-        default=0.5,
-        gt=0,
-        description="How often consumed offsets are committed, seconds (0.2-0.5 s): a short "
-        "interval shrinks what is re-processed after a rebalance.",
-    )
     batch_size: int = Field(
         default=5000,
         ge=1,
@@ -74,10 +66,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a worker waits to fill a batch before processing it, seconds.",
     )
-    faust_data_dir: Path = Field(
-        default=Path(tempfile.gettempdir()),
-        description="Existing directory for Faust's per-app `roms-faust-<app id>` scratch folder "
-        "(tables are in memory); Faust's default litters the working directory.",
+    derivation_batch: int = Field(
+        default=5000,
+        ge=1,
+        description="Most pending referrals one derivation pass folds in one transaction: "
+        "larger passes share more aggregate writes, smaller ones hold locks for less time.",
     )
     topic_namespace: str = Field(
         default="",
@@ -137,24 +130,3 @@ class Settings(BaseSettings):
         if self.broker_request_timeout <= self.broker_session_timeout / 2:
             raise ValueError("BROKER_REQUEST_TIMEOUT must exceed half BROKER_SESSION_TIMEOUT")
         return self
-
-    def faust_settings(self) -> dict[str, Any]:
-        """Keyword arguments for ``faust.App`` that STREAMING.md's measurements call for."""
-        if not self.kafka_bootstrap_servers:
-            raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set")
-        servers = self.kafka_bootstrap_servers.split(",")
-        return {
-            "broker": [f"kafka://{server.strip()}" for server in servers],
-            "broker_session_timeout": self.broker_session_timeout,
-            "broker_heartbeat_interval": self.broker_heartbeat_interval,
-            "broker_rebalance_timeout": self.broker_rebalance_timeout,
-            "broker_request_timeout": self.broker_request_timeout,
-            "broker_commit_interval": self.broker_commit_interval,
-            "consumer_auto_offset_reset": "earliest",
-            "processing_guarantee": "at_least_once",
-            "topic_disable_leader": True,
-            "table_standby_replicas": 0,
-            "store": "memory://",
-            "web_enabled": False,
-            "datadir": str(self.faust_data_dir / "roms-faust-{conf.name}"),
-        }

@@ -1,4 +1,4 @@
-"""Run one Faust worker for the pipeline (``outcomes run``), in this process."""
+"""Run one pipeline worker (``outcomes run``), in this process."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Final
 
-import faust
+from mode import Worker
 
-from services.app import create_app
+from services.app import Pipeline
 from services.runtime.process import SupervisedProcess
 from services.settings import Settings
 from services.store.migrations import SchemaOutOfDate, require_current
@@ -42,8 +42,7 @@ def run_worker(settings: Settings) -> None:
     except SchemaOutOfDate as error:
         print(f"outcomes run: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker = Worker(Pipeline(settings), loglevel=settings.log_level, redirect_stdouts=False)
     # Kafka clients log every record they send or fetch at DEBUG (keys and values: referral
     # ids, outcomes): an operator turning logging up must not turn personal data on.
     for name in RECORD_LOGGING_LIBRARIES:

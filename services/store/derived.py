@@ -179,28 +179,72 @@ async def move_aggregates(
 ) -> list[tuple[AggregateKey, dict[str, Any] | None]]:
     """Add each key's counter deltas, re-derive its figures; ``None`` where a key emptied.
 
-    The rows are locked (new ones by their insert, existing ones by ``FOR UPDATE``) in key
-    order before they are read, so the counters are moved from their committed values and
-    the figures derived from the counters as this transaction leaves them. Each row is then
-    written once. Two workers touching the same new keys at once may deadlock; PostgreSQL
-    aborts one and the worker retries the batch.
+    Existing rows are locked (``FOR UPDATE``, in key order) before they are read, so the
+    counters move from their committed values and the figures are derived from the counters
+    as this transaction leaves them. A new key is written once, with its final values; if
+    another worker created it meanwhile, the insert yields, and the key is locked, read and
+    moved like the others. Each row is written once. Two workers creating the same keys at
+    once may deadlock; PostgreSQL aborts one and its worker retries the pass.
     """
     if not deltas:
         return []
     keys = sorted(deltas)
-    columns = [[getattr(key, column) for key in keys] for column in AggregateKey._fields]
-    await connection.execute(
-        """
-        INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
-                                period_kind, counters)
-        SELECT *, '{}'::json FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                          $5::text[], $6::text[], $7::text[])
-        ORDER BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (method, level, code, period, cohort, cohort_value) DO NOTHING
-        """,
-        *columns,
-        [period_kind(key.period) for key in keys],
-    )
+    current = await _lock(connection, keys)
+    published: dict[AggregateKey, dict[str, Any] | None] = {}
+    fresh = _moved({key: deltas[key] for key in keys if key not in current}, {}, published)
+    created = await _insert_new(connection, fresh, scoring_version)
+    raced = [key for key, *_ in fresh if key not in created]
+    current.update(await _lock(connection, raced))
+    updates = _moved({key: deltas[key] for key in current}, current, published)
+    await _write(connection, updates, scoring_version)
+    emptied = [key for key in current if published[key] is None]
+    if emptied:
+        await connection.execute(
+            """
+            DELETE FROM aggregates a
+            USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                AS u(method, level, code, period, cohort, cohort_value)
+            WHERE a.method = u.method AND a.level = u.level AND a.code = u.code
+              AND a.period = u.period AND a.cohort = u.cohort AND a.cohort_value = u.cohort_value
+            """,
+            *_columns(emptied),
+        )
+    return [(key, published[key]) for key in keys]
+
+
+_Update = tuple[AggregateKey, dict[str, float], dict[str, Any], int]
+"""A row to write: key, counters, figures, events."""
+
+
+def _moved(
+    deltas: Mapping[AggregateKey, Mapping[str, float]],
+    current: Mapping[AggregateKey, Mapping[str, float]],
+    published: dict[AggregateKey, dict[str, Any] | None],
+) -> list[_Update]:
+    """The rows ``deltas`` leave (sorted by key); records what each key publishes."""
+    updates: list[_Update] = []
+    for key in sorted(deltas):
+        counters = add_counters(current.get(key, {}), deltas[key])
+        if round(counters.get("closed_referrals", 0)) == 0:
+            published[key] = None
+            continue
+        figures = derive(counters)
+        events = round(counters.get("events", 0))
+        updates.append((key, counters, figures, events))
+        published[key] = {"figures": figures, "events": events}
+    return updates
+
+
+def _columns(keys: Sequence[AggregateKey]) -> list[list[str]]:
+    return [[getattr(key, column) for key in keys] for column in AggregateKey._fields]
+
+
+async def _lock(
+    connection: asyncpg.Connection, keys: Sequence[AggregateKey]
+) -> dict[AggregateKey, Mapping[str, float]]:
+    """Lock the existing rows of ``keys`` in key order; their counters."""
+    if not keys:
+        return {}
     rows = await connection.fetch(
         """
         SELECT a.method, a.level, a.code, a.period, a.cohort, a.cohort_value, a.counters
@@ -211,61 +255,64 @@ async def move_aggregates(
         ORDER BY 1, 2, 3, 4, 5, 6
         FOR UPDATE OF a
         """,
-        *columns,
+        *_columns(keys),
     )
-    current = {
-        AggregateKey(*(row[c] for c in AggregateKey._fields)): row["counters"] for row in rows
-    }
-    published: list[tuple[AggregateKey, dict[str, Any] | None]] = []
-    updates: list[tuple[AggregateKey, dict[str, float], dict[str, Any], int]] = []
-    emptied: list[AggregateKey] = []
-    for key in keys:
-        counters = add_counters(current.get(key, {}), deltas[key])
-        if round(counters.get("closed_referrals", 0)) == 0:
-            emptied.append(key)
-            published.append((key, None))
-            continue
-        figures = derive(counters)
-        events = round(counters.get("events", 0))
-        updates.append((key, counters, figures, events))
-        published.append((key, {"figures": figures, "events": events}))
-    if updates:
-        await connection.execute(
-            """
-            INSERT INTO aggregates (method, level, code, period, cohort, cohort_value,
-                                    counters, figures, events, period_kind, scoring_version,
-                                    computed_at)
-            SELECT method, level, code, period, cohort, cohort_value, counters::json,
-                   figures::json, events, $10, $11, now()
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                        $7::text[], $8::text[], $9::bigint[])
-                AS u(method, level, code, period, cohort, cohort_value, counters, figures,
-                     events)
-            ON CONFLICT (method, level, code, period, cohort, cohort_value) DO UPDATE SET
-                counters = EXCLUDED.counters, figures = EXCLUDED.figures,
-                events = EXCLUDED.events, scoring_version = EXCLUDED.scoring_version,
-                computed_at = EXCLUDED.computed_at
-            """,
-            *([getattr(key, column) for key, *_ in updates] for column in AggregateKey._fields),
-            # Encoded here as text: asyncpg's per-element json codec costs as much again.
-            [orjson.dumps(counters).decode() for _, counters, _, _ in updates],
-            [orjson.dumps(figures).decode() for _, _, figures, _ in updates],
-            [events for *_, events in updates],
-            "",
-            scoring_version,
-        )
-    if emptied:
-        await connection.execute(
-            """
-            DELETE FROM aggregates a
-            USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                AS u(method, level, code, period, cohort, cohort_value)
-            WHERE a.method = u.method AND a.level = u.level AND a.code = u.code
-              AND a.period = u.period AND a.cohort = u.cohort AND a.cohort_value = u.cohort_value
-            """,
-            *([getattr(key, column) for key in emptied] for column in AggregateKey._fields),
-        )
-    return published
+    return {AggregateKey(*(row[c] for c in AggregateKey._fields)): row["counters"] for row in rows}
+
+
+_AGGREGATE_ROWS = """
+    SELECT method, level, code, period, cohort, cohort_value, counters::json, figures::json,
+           events, period_kind, $11, now()
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::text[], $9::bigint[], $10::text[])
+        AS u(method, level, code, period, cohort, cohort_value, counters, figures, events,
+             period_kind)
+    ORDER BY 1, 2, 3, 4, 5, 6
+"""
+_AGGREGATE_COLUMNS = """aggregates (method, level, code, period, cohort, cohort_value, counters,
+    figures, events, period_kind, scoring_version, computed_at)"""
+
+
+def _row_arguments(updates: Sequence[_Update], scoring_version: str) -> list[Any]:
+    return [
+        *_columns([key for key, *_ in updates]),
+        # Encoded here as text: asyncpg's per-element json codec costs as much again.
+        [orjson.dumps(counters).decode() for _, counters, _, _ in updates],
+        [orjson.dumps(figures).decode() for _, _, figures, _ in updates],
+        [events for *_, events in updates],
+        [period_kind(key.period) for key, *_ in updates],
+        scoring_version,
+    ]
+
+
+async def _insert_new(
+    connection: asyncpg.Connection, updates: Sequence[_Update], scoring_version: str
+) -> set[AggregateKey]:
+    """Insert rows for keys that did not exist; the keys actually created."""
+    if not updates:
+        return set()
+    rows = await connection.fetch(
+        f"INSERT INTO {_AGGREGATE_COLUMNS} {_AGGREGATE_ROWS} ON CONFLICT DO NOTHING "
+        "RETURNING method, level, code, period, cohort, cohort_value",
+        *_row_arguments(updates, scoring_version),
+    )
+    return {AggregateKey(*(row[c] for c in AggregateKey._fields)) for row in rows}
+
+
+async def _write(
+    connection: asyncpg.Connection, updates: Sequence[_Update], scoring_version: str
+) -> None:
+    """Overwrite locked rows with their moved counters and figures."""
+    if not updates:
+        return
+    await connection.execute(
+        f"INSERT INTO {_AGGREGATE_COLUMNS} {_AGGREGATE_ROWS} "
+        """ON CONFLICT (method, level, code, period, cohort, cohort_value) DO UPDATE SET
+            counters = EXCLUDED.counters, figures = EXCLUDED.figures,
+            events = EXCLUDED.events, scoring_version = EXCLUDED.scoring_version,
+            computed_at = EXCLUDED.computed_at""",
+        *_row_arguments(updates, scoring_version),
+    )
 
 
 def add_counters(current: Mapping[str, float], delta: Mapping[str, float]) -> dict[str, float]:

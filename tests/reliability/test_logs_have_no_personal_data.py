@@ -83,7 +83,9 @@ async def test_worker_log_names_no_patient_referral_or_nhs_number(
         worker.stop()
 
     log = read_log(log_path)
-    assert "batch applied" in log  # the log is the worker's, and it did the work
+    # The log is the worker's, and it did the work.
+    assert "batch stored" in log
+    assert "referrals derived" in log
     pseudonyms = {str(event[field]) for event in events for field in ("patient_id", "referral_id")}
     assert len(pseudonyms) == 2 * REFERRALS  # a patient and a referral id each
     assert sorted(name for name in pseudonyms if name in log) == []

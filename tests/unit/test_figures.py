@@ -15,14 +15,16 @@ from scipy import stats
 
 from scoring.figures import (
     AggregateKey,
+    Contribution,
     age_band,
+    contribution,
     contributions,
-    delta,
     ethnic_group,
-    merge,
     month_of,
+    move,
     quarter_of,
     recompute,
+    settled,
     year_of,
 )
 from scoring.published import (
@@ -221,30 +223,52 @@ def test_recompute_sums_referrals_and_keeps_methods_apart() -> None:
     assert totals[nhs_key]["closed_referrals"] == 1
 
 
-def test_delta_moves_only_what_changed() -> None:
-    old = contributions(PROFILE, IMPROVED)
-    assert delta(old, old) == {}
+def moved(
+    old: tuple[ReferralProfile | None, ReferralOutcome] | None,
+    new: tuple[ReferralProfile | None, ReferralOutcome] | None,
+) -> dict[AggregateKey, dict[str, float]]:
+    """What moving one referral from ``old`` to ``new`` changes (``None``: not there)."""
+    totals: dict[AggregateKey, dict[str, float]] = {}
+    if old is not None:
+        move(totals, contribution(*old), -1.0)
+    if new is not None:
+        move(totals, contribution(*new))
+    return settled(totals)
+
+
+def test_moving_a_referral_changes_only_what_changed() -> None:
+    assert moved((PROFILE, IMPROVED), (PROFILE, IMPROVED)) == {}
     worse = replace(IMPROVED, categories={"parent": "deteriorated"})
-    changes = delta(old, contributions(PROFILE, worse))
+    changes = moved((PROFILE, IMPROVED), (PROFILE, worse))
     assert len(changes) == 90
     assert all(
         counters == {"improved_parent": -1.0, "deteriorated_parent": 1.0}
         for counters in changes.values()
     )
     # Leaving the cohort removes everything it had added; moving team adds/removes team keys.
-    assert delta(old, {}) == {k: {n: -v for n, v in c.items()} for k, c in old.items()}
-    moved = delta(old, contributions(replace(PROFILE, team_code="T2"), IMPROVED))
-    assert {k.level for k in moved} == {"team"}
-    assert moved[key("team", "RXX/T2", "2019-06")]["closed_referrals"] == 1
-    assert moved[key("team", "RXX/T1", "2019-06")]["closed_referrals"] == -1
-
-
-def test_merge_adds_counters() -> None:
-    a = {key("national", "ENG", "2019-06"): {"paired": 1.0}}
-    b = {key("national", "ENG", "2019-06"): {"paired": 2.0, "closed_referrals": 3.0}}
-    assert merge([a, b]) == {
-        key("national", "ENG", "2019-06"): {"paired": 3.0, "closed_referrals": 3.0}
+    old = contributions(PROFILE, IMPROVED)
+    assert moved((PROFILE, IMPROVED), None) == {
+        k: {n: -v for n, v in c.items()} for k, c in old.items()
     }
+    team_moved = moved((PROFILE, IMPROVED), (replace(PROFILE, team_code="T2"), IMPROVED))
+    assert {k.level for k in team_moved} == {"team"}
+    assert team_moved[key("team", "RXX/T2", "2019-06")]["closed_referrals"] == 1
+    assert team_moved[key("team", "RXX/T1", "2019-06")]["closed_referrals"] == -1
+
+
+def test_contribution_is_one_set_of_counters_on_every_key() -> None:
+    keys, counters = contribution(PROFILE, IMPROVED)
+    assert contributions(PROFILE, IMPROVED) == {k: counters for k in keys}
+    assert len(set(keys)) == len(keys) == 90
+
+
+def test_move_adds_counters_in_place() -> None:
+    national = key("national", "ENG", "2019-06")
+    totals = {national: {"paired": 1.0}}
+    move(totals, Contribution((national,), {"paired": 2.0, "closed_referrals": 3.0}))
+    assert totals == {national: {"paired": 3.0, "closed_referrals": 3.0}}
+    move(totals, Contribution((national,), {"paired": 3.0, "closed_referrals": 3.0}), -1.0)
+    assert settled(totals) == {}
 
 
 versions = st.builds(
@@ -275,10 +299,11 @@ def test_applying_deltas_equals_batch_recomputation(
     latest: dict[int, tuple[ReferralProfile, ReferralOutcome]] = {}
     store: dict[AggregateKey, dict[str, float]] = {}
     for referral, version in updates:
-        old = contributions(*latest[referral]) if referral in latest else {}
+        if referral in latest:
+            move(store, contribution(*latest[referral]), -1.0)
+        move(store, contribution(*version))
         latest[referral] = version
-        store = merge([store, delta(old, contributions(*version))])
-    assert store == recompute(latest.values())
+    assert settled(store) == recompute(latest.values())
 
 
 # --- derived figures ---
