@@ -17,6 +17,10 @@ CONNECT_TIMEOUT_SECONDS: Final = 5.0
 """P: how long a request waits for a connection before answering 503."""
 POOL_SIZE: Final = 10
 """P: connections per API process; a read takes ~1 ms, so 10 serve hundreds of requests/s."""
+STATEMENT_TIMEOUT_SECONDS: Final = 10.0
+"""P: PostgreSQL cancels a longer statement (503), so a slow query cannot hold a connection."""
+COMMAND_TIMEOUT_SECONDS: Final = 15.0
+"""P: the client stops waiting (503) even when the server cannot cancel (a lost network)."""
 
 
 class Database:
@@ -36,7 +40,12 @@ class Database:
             if self._pool is None:
                 try:
                     async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                        self._pool = await create_pool(self.dsn, max_size=POOL_SIZE)
+                        self._pool = await create_pool(
+                            self.dsn,
+                            max_size=POOL_SIZE,
+                            command_timeout=COMMAND_TIMEOUT_SECONDS,
+                            statement_timeout=STATEMENT_TIMEOUT_SECONDS,
+                        )
                 except DATABASE_DOWN_ERRORS as error:
                     raise DatabaseUnavailable() from error
         return self._pool

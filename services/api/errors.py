@@ -55,8 +55,10 @@ DATABASE_DOWN_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
 )
-"""What asyncpg raises when the server is gone, refusing connections or starting up."""
+"""What asyncpg raises when the server is gone, refusing connections or starting up, or a
+statement ran out of time (``statement_timeout``; ``command_timeout`` raises TimeoutError)."""
 
 
 def error_response(error: ApiError) -> JsonResponse:

@@ -18,10 +18,31 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
-    """A pool whose connections encode and decode json/jsonb with orjson."""
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 4,
+    command_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> asyncpg.Pool:
+    """A pool whose connections encode and decode json/jsonb with orjson.
+
+    ``statement_timeout`` (seconds) makes PostgreSQL cancel a longer statement
+    (``asyncpg.QueryCanceledError``); ``command_timeout`` makes the client give up waiting
+    (``TimeoutError``) and cancel it. Either way the connection returns to the pool instead of
+    being held by a stuck query; neither is set by default (the worker's batches are long).
+    """
+    settings = None
+    if statement_timeout is not None:  # in whole milliseconds; 0 would mean none
+        settings = {"statement_timeout": str(max(1, round(statement_timeout * 1000)))}
     pool: Any = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=command_timeout,
+        server_settings=settings,
     )
     return pool
 
