@@ -12,6 +12,8 @@ PeriodKind = Literal["month", "quarter", "year"]
 Cohort = Literal["all", "age_band", "gender", "ethnic_group", "looked_after", "ld_or_autism"]
 Method = Literal["default", "nhs"]
 Perspective = Literal["self", "parent", "teacher", "clinician"]
+Detail = Literal["headline", "all"]
+"""Which figures of an aggregate: the national metrics (names without a dot) or all."""
 Figure = int | float | str | None
 """A figure as published: a number, ``"*"`` when suppressed, null when undefined."""
 
@@ -44,7 +46,10 @@ class AggregateRow(BaseModel):
     period_kind: PeriodKind
     cohort: str
     cohort_value: str
-    figures: dict[str, Figure]
+    figures: dict[str, Figure] = Field(
+        description="The headline figures (MHS110-115, names without a dot) unless detail=all,"
+        " measure= or perspective= asks for the per measure x informant ones."
+    )
     suppressed: bool = Field(description="True when figures were suppressed per outcomes.md §5.")
     events: int = Field(description="How many unique valid events the aggregate reflects.")
     scoring_version: str

@@ -4,7 +4,11 @@ Aggregates are answered from the ``aggregates`` table, never by rescanning outco
 query speed), in primary-key order with keyset pagination, so every page is one indexed
 range scan whatever its depth. The caller's scope is part of the WHERE clause (and a cursor
 is only a position), so no filter, range or cursor can reach a row outside it; every value
-is a bound parameter. Suppression happens once, on the way out (:func:`suppress_figures`).
+is a bound parameter. Suppression happens once, on the way out (:mod:`services.api.published`).
+
+A page is read in two steps: the rows' keys and versions, then the figures of only those rows
+whose published form is not cached (figures are ~14 KB a row, everything else ~100 bytes).
+Each item is one version of its row; a row emptied between the steps is left out.
 """
 
 from __future__ import annotations
@@ -12,15 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
-from functools import lru_cache
-from typing import Annotated, Any, Final, NamedTuple
+from collections.abc import Sequence
+from typing import Annotated, Any, Final
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from scoring.suppression import suppress_figures
 from services.api.auth import (
     Authenticated,
     forbidden,
@@ -41,12 +43,21 @@ from services.api.models import (
     REFERRAL_ID_PATTERN,
     AggregatePage,
     Cohort,
+    Detail,
     ErrorBody,
     Level,
     Method,
     PeriodKind,
     Perspective,
     ReferralOutcomes,
+)
+from services.api.published import (
+    VERSION_COLUMNS,
+    PublishedCache,
+    RowVersion,
+    View,
+    publish_item,
+    view_of,
 )
 
 router = APIRouter(prefix="/v1")
@@ -81,75 +92,6 @@ def decode_cursor(cursor: str) -> list[str]:
     return key
 
 
-def _select_figures(
-    figures: dict[str, Any], measure: str | None, perspective: str | None
-) -> dict[str, Any]:
-    """The figures of one measure (``SDQ.parent.n_paired``) and/or one perspective
-    (``paired_self``, ``RCADS.self.mean_change``)."""
-    if measure is None and perspective is None:
-        return figures
-    kept = {}
-    for name, value in figures.items():
-        scope, dot, figure = name.rpartition(".")
-        head, _, informant = scope.partition(".")
-        if dot:
-            wanted = (measure in (None, head)) and (perspective in (None, informant))
-        else:
-            wanted = measure is None and figure.endswith(f"_{perspective}")
-        if wanted:
-            kept[name] = value
-    return kept
-
-
-class _RowIdentity(NamedTuple):
-    """An aggregate row as of one computation: its figures cannot change without
-    ``computed_at`` changing, so what is published from them can be cached by it."""
-
-    method: str
-    level: str
-    code: str
-    period: str
-    cohort: str
-    cohort_value: str
-    computed_at: datetime
-
-
-_PUBLISHED_CACHE_ROWS: Final = 50_000
-"""P: rows whose published form is kept (about 100 MB at the largest figure maps)."""
-
-
-def published_figures(
-    row: _RowIdentity,
-    figures_json: str,
-    *,
-    suppressed: bool,
-    measure: str | None,
-    perspective: str | None,
-) -> orjson.Fragment:
-    """The row's figures as the caller may see them, as ready JSON.
-
-    Unfiltered, unsuppressed figures pass through as stored; suppressed or filtered ones are
-    derived once per row version and cached, since commissioners read the same rows often.
-    """
-    if not suppressed and measure is None and perspective is None:
-        return orjson.Fragment(figures_json)
-    return _published(row, figures_json, suppressed, measure, perspective)
-
-
-@lru_cache(maxsize=_PUBLISHED_CACHE_ROWS)
-def _published(
-    row: _RowIdentity,
-    figures_json: str,
-    suppressed: bool,
-    measure: str | None,
-    perspective: str | None,
-) -> orjson.Fragment:
-    figures = orjson.loads(figures_json)
-    if suppressed:
-        figures = suppress_figures(figures, row.level)
-    return orjson.Fragment(orjson.dumps(_select_figures(figures, measure, perspective)))
-
-
 @router.get(
     "/aggregates",
     response_model=AggregatePage,
@@ -157,6 +99,7 @@ def _published(
     summary="Outcome aggregates in the caller's scope, filtered and paginated",
 )
 async def aggregates(
+    request: Request,
     principal: Authenticated,
     db: Db,
     level: Level | None = None,
@@ -170,11 +113,21 @@ async def aggregates(
     method: Method = "default",
     measure: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,10}$")] = None,
     perspective: Perspective | None = None,
+    detail: Annotated[
+        Detail | None,
+        Query(
+            description="headline: the MHS110-115 figures (the default unless measure= or"
+            " perspective= is given); all: every figure, per measure x informant too"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> JsonResponse:
     """Precomputed aggregates; ``period`` is one period, ``period_from``/``period_to`` an
-    inclusive range of one kind (month, quarter or year)."""
+    inclusive range of one kind (month, quarter or year). Figures are the headline ones
+    (MHS110-115, names without a dot) unless ``detail=all`` asks for every figure, ``measure``
+    for one measure's (``SDQ.parent.mean_change``) or ``perspective`` for one informant's
+    (headline and per measure)."""
     if level is not None and level not in readable_levels(principal):
         raise forbidden()
     if code is not None and not any(
@@ -187,6 +140,12 @@ async def aggregates(
         kinds.add(period_kind)
     if len(kinds) > 1:
         raise ApiError(422, "request.period_kinds", "periods of different kinds cannot mix")
+    view = view_of(
+        suppressed=suppressed_for(principal),
+        detail=detail,
+        measure=measure,
+        perspective=perspective,
+    )
 
     conditions = ["method = $1"]
     arguments: list[Any] = [method]
@@ -219,33 +178,57 @@ async def aggregates(
     arguments.extend(scope.arguments)
     arguments.append(limit + 1)
     rows = await db.fetch(
-        f"SELECT method, {', '.join(_KEY_COLUMNS)}, period_kind, figures::text AS figures,"  # noqa: S608 (fixed text; values are parameters)
-        " events,"
-        f" scoring_version, computed_at FROM aggregates WHERE {' AND '.join(conditions)}"
+        f"SELECT {', '.join(VERSION_COLUMNS)} FROM aggregates"  # noqa: S608 (fixed text; values are parameters)
+        f" WHERE {' AND '.join(conditions)}"
         f" ORDER BY {', '.join(_KEY_COLUMNS)} LIMIT ${len(arguments)}",
         *arguments,
     )
     page, more = rows[:limit], len(rows) > limit
-    suppressed = suppressed_for(principal)
-    items = [
-        {
-            **{column: row[column] for column in ("method", *_KEY_COLUMNS, "period_kind")},
-            "figures": published_figures(
-                _RowIdentity._make(row[c] for c in _RowIdentity._fields),
-                row["figures"],
-                suppressed=suppressed,
-                measure=measure,
-                perspective=perspective,
-            ),
-            "suppressed": suppressed and row["level"] != "national",
-            "events": row["events"],
-            "scoring_version": row["scoring_version"],
-            "computed_at": row["computed_at"],
-        }
-        for row in page
-    ]
+    items = await published_items(db, published_cache(request), page, view)
     next_cursor = encode_cursor(page[-1]) if more else None
     return JsonResponse({"items": items, "next_cursor": next_cursor})
+
+
+def published_cache(request: Request) -> PublishedCache:
+    """The app's cache (one per app: tests run several apps on their own databases)."""
+    state = request.app.state
+    if not hasattr(state, "published"):
+        state.published = PublishedCache()
+    cache: PublishedCache = state.published
+    return cache
+
+
+_CURRENT_ROWS: Final = (
+    f"SELECT {', '.join(f'a.{c}' for c in VERSION_COLUMNS)}, a.period_kind, a.events,"  # noqa: S608 (fixed text; values are parameters)
+    " a.scoring_version, a.figures::text AS figures"
+    " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    f" AS k({', '.join(_KEY_COLUMNS)}) JOIN aggregates a ON a.method = $1"
+    f" AND ({', '.join(f'a.{c}' for c in _KEY_COLUMNS)})"
+    f" = ({', '.join(f'k.{c}' for c in _KEY_COLUMNS)})"
+)
+"""The current rows of a method's keys, figures and all (the keys of one page)."""
+
+
+async def published_items(
+    db: asyncpg.Connection, cache: PublishedCache, page: Sequence[asyncpg.Record], view: View
+) -> list[orjson.Fragment]:
+    """The page's items as ``view`` shows them: cached by row version (``page`` holds
+    :data:`VERSION_COLUMNS`), the rest made from the rows as they are now and cached."""
+    shown = [cache.get((tuple(row), view)) for row in page]
+    missing = [row for row, item in zip(page, shown, strict=True) if item is None]
+    current: dict[RowVersion, bytes] = {}
+    if missing:
+        keys = ([row[column] for row in missing] for column in _KEY_COLUMNS)
+        for record in await db.fetch(_CURRENT_ROWS, missing[0]["method"], *keys):
+            version = tuple(record[column] for column in VERSION_COLUMNS)
+            current[version[1:-1]] = published = publish_item(record, view)
+            cache.put((version, view), published)
+    items = []
+    for row, item in zip(page, shown, strict=True):
+        if item is None and (item := current.get(tuple(row)[1:-1])) is None:
+            continue  # emptied (deleted) since the page was read
+        items.append(orjson.Fragment(item))
+    return items
 
 
 @router.get(

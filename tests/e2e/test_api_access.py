@@ -195,7 +195,7 @@ async def test_a_forged_cursor_cannot_leave_the_ccg(loaded: Loaded) -> None:
 
 async def test_a_provider_reads_its_own_figures_unsuppressed(loaded: Loaded) -> None:
     items = await _all_pages(
-        loaded.client, loaded.tokens.headers("provider"), "limit=500&period_kind=year"
+        loaded.client, loaded.tokens.headers("provider"), "limit=500&period_kind=year&detail=all"
     )
     for level, code in codes_of(items):
         assert (
@@ -217,6 +217,13 @@ async def test_a_provider_reads_its_own_figures_unsuppressed(loaded: Loaded) -> 
         key = (item["level"], item["code"], item["period"], item["cohort"], item["cohort_value"])
         assert item["figures"] == stored[key]
         assert item["suppressed"] is False
+    headline = await _all_pages(
+        loaded.client, loaded.tokens.headers("provider"), "limit=500&period_kind=year"
+    )
+    assert len(headline) == len(items)
+    for item in headline:
+        key = (item["level"], item["code"], item["period"], item["cohort"], item["cohort_value"])
+        assert item["figures"] == {k: v for k, v in stored[key].items() if "." not in k}
 
 
 async def test_the_measure_and_perspective_filters_select_figures(loaded: Loaded) -> None:
