@@ -52,14 +52,15 @@ REPORT_SHARE = 0.3
 class ApiLoad:
     """Every request's latency (answered or not) and how it ended."""
 
-    latencies: list[float] = field(default_factory=list)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    """Seconds, per endpoint (the path without its query)."""
     statuses: Counter[int] = field(default_factory=Counter)
     timeouts: int = 0
     transport_errors: int = 0
 
     @property
     def requests(self) -> int:
-        return len(self.latencies)
+        return sum(len(seconds) for seconds in self.latencies.values())
 
     @property
     def errors(self) -> int:
@@ -89,7 +90,8 @@ async def _request(
         load.transport_errors += 1
     else:
         load.statuses[response.status_code] += 1
-    load.latencies.append(time.perf_counter() - due)
+    endpoint = path.partition("?")[0]
+    load.latencies.setdefault(endpoint, []).append(time.perf_counter() - due)
 
 
 async def load_api(client: httpx.AsyncClient, seconds: float, rate: float, seed: int) -> ApiLoad:

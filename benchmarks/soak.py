@@ -7,7 +7,8 @@ events are produced at a steady ``--rate`` while a commissioner's token (a real 
 the store) asks ``GET /v1/aggregates`` and ``GET /v1/reports/outcomes`` at a steady
 ``--api-rate`` (open loop: a slow answer does not slow the senders). Every few seconds the
 worker's resident memory and the consumer lag are sampled: the lag is the produced offsets
-(acknowledged by the broker) minus those reflected in the store. When production ends the
+(acknowledged by the broker) minus those reflected in the aggregates
+(``services.progress.Reflection``: facts stored and derived). When production ends the
 lag must drain; then the final aggregates are compared with the batch recomputation
 (``tests.oracle``).
 
@@ -42,7 +43,6 @@ from benchmarks.api_load import TICK_SECONDS, ApiLoad, load_api, running_api
 from benchmarks.common import (
     BenchStack,
     bench_stack,
-    committed_progress,
     counter_mismatches,
     process_tree_rss,
     run_benchmark,
@@ -54,7 +54,7 @@ from benchmarks.common import (
 from benchmarks.provenance import git_commit
 from benchmarks.replay import EVENTS_PER_REFERRAL
 from services.ingest import event_key
-from services.progress import wait_until_reflected
+from services.progress import Reflection, wait_until_reflected
 from services.runtime import SupervisedProcess
 from services.simulate import simulate
 from services.store.pool import connect
@@ -187,13 +187,12 @@ async def _sample(
 ) -> list[Sample]:
     """A sample every ``every`` seconds from the start of production until ``stop``."""
     connection = await connect(stack.database_url)
+    reflection = Reflection(stack.events_topic)
     samples: list[Sample] = []
     started = time.perf_counter()
     try:
         while True:
-            # What is reflected is what the worker committed with its facts (services.progress
-            # decides "caught up" from the same rows).
-            reflected = await committed_progress(connection, stack.events_topic)
+            reflected = await reflection.poll(connection)
             samples.append(
                 Sample(
                     at=time.perf_counter() - started,
@@ -285,6 +284,11 @@ def slope_per_minute(points: Sequence[tuple[float, float]]) -> float:
     return float(np.polyfit(seconds / 60.0, values, 1)[0])
 
 
+def percentiles_ms(seconds: Sequence[float], prefix: str = "") -> dict[str, float]:
+    milliseconds = np.array(seconds or [0.0]) * 1000
+    return {f"{prefix}p{q}_ms": round(float(np.percentile(milliseconds, q)), 1) for q in (50, 99)}
+
+
 def thirds_mean_lag(samples: Sequence[Sample]) -> tuple[float, float]:
     """Mean lag over the first and the last third of the samples."""
     third = max(1, len(samples) // 3)
@@ -298,7 +302,8 @@ def thirds_mean_lag(samples: Sequence[Sample]) -> tuple[float, float]:
 def summarise(report: SoakReport) -> dict[str, Any]:
     """The results document (``benchmarks/results/soak.json``)."""
     during = report.production_samples() or report.samples
-    latencies = np.array(report.api.latencies or [0.0]) * 1000
+    every_latency = [seconds for each in report.api.latencies.values() for seconds in each]
+    half = [s for s in during if s.at >= during[-1].at / 2]
     first_third, last_third = thirds_mean_lag(during)
     rss = [s.worker_rss for s in during]
     return {
@@ -314,13 +319,19 @@ def summarise(report: SoakReport) -> dict[str, Any]:
         "api_timeouts": report.api.timeouts,
         "api_transport_errors": report.api.transport_errors,
         "api_statuses": {str(k): v for k, v in sorted(report.api.statuses.items())},
-        "api_p50_ms": round(float(np.percentile(latencies, 50)), 1),
-        "api_p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        **percentiles_ms(every_latency, "api_"),
+        "api_by_endpoint": {
+            endpoint: {"requests": len(seconds), **percentiles_ms(seconds)}
+            for endpoint, seconds in sorted(report.api.latencies.items())
+        },
         "worker_rss_first_bytes": rss[0],
         "worker_rss_last_bytes": rss[-1],
         "worker_rss_max_bytes": max(rss),
         "worker_rss_slope_bytes_per_min": round(
             slope_per_minute([(s.at, s.worker_rss) for s in during])
+        ),
+        "worker_rss_slope_second_half_bytes_per_min": round(
+            slope_per_minute([(s.at, s.worker_rss) for s in half])
         ),
         "api_rss_slope_bytes_per_min": round(slope_per_minute([(s.at, s.api_rss) for s in during])),
         "lag_max_events": max(s.lag for s in report.samples),
@@ -356,8 +367,16 @@ def render(results: dict[str, Any]) -> Table:
         ("API requests", f"{r['api_requests']:,}"),
         ("API errors (of which timeouts)", f"{r['api_errors']:,} ({r['api_timeouts']:,})"),
         ("API p50 / p99", f"{r['api_p50_ms']:,} ms / {r['api_p99_ms']:,} ms"),
+        *(
+            (f"… {endpoint} ({e['requests']:,})", f"{e['p50_ms']:,} ms / {e['p99_ms']:,} ms")
+            for endpoint, e in r["api_by_endpoint"].items()
+        ),
         ("worker RSS first → last (max)", f"{rss[0]:.1f} → {rss[1]:.1f} MiB ({rss[2]:.1f})"),
         ("worker RSS trend", f"{r['worker_rss_slope_bytes_per_min'] / 1024:+,.1f} KiB/min"),
+        (
+            "… over the second half",
+            f"{r['worker_rss_slope_second_half_bytes_per_min'] / 1024:+,.1f} KiB/min",
+        ),
         ("lag max", f"{r['lag_max_events']:,} events"),
         ("lag at the end of production", f"{r['lag_end_of_production_events']:,} events"),
         ("lag trend", f"{r['lag_slope_events_per_min']:+,} events/min"),

@@ -53,6 +53,7 @@ async def test_a_minute_of_steady_load_with_the_api_loses_nothing_and_keeps_up(
     report = await run_soak(stack, plan)
     results = summarise(report)
     results.pop("samples")
+    print(results)  # the figures of the run, for the README (pytest -s)
 
     assert results["produce_errors"] == 0, results
     assert results["api_requests"] >= int(API_RATE * SECONDS), results
