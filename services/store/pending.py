@@ -1,14 +1,16 @@
 """Pending referrals: the hand-over from the hot path (facts) to derivation (aggregates).
 
-Ingestion marks every referral a batch gave new facts; derivation claims the oldest marks
-and deletes them in the transaction that folds those referrals (issue 7: each referral is
-folded once per pass, however many of its events arrived meanwhile).
+Ingestion appends a mark for every referral a batch gave new facts; derivation claims the
+oldest marks, with every other mark of the same referrals, and deletes them in the
+transaction that folds those referrals (issue 7: each referral is folded once per pass,
+however many of its events arrived meanwhile).
 
-Why no event is ever left underived: :func:`mark` re-marks with ``DO UPDATE``, which locks
-the mark row. If derivation has claimed (deleted, not yet committed) the row, the marking
-transaction waits for it to commit and then inserts a fresh mark, so the newer events get
-their own pass. If marking locked the row first, derivation skips it (``SKIP LOCKED``) until
-the facts are committed. A mark's first value is kept, so a busy referral is not starved.
+Why no event is ever left underived: a pass deletes only the marks its claim saw committed,
+and it reads the referral's events after that claim, so it sees every fact those marks
+stand for. A mark committed after the claim survives the pass and earns the referral
+another one. Marks are never updated, so the hot path never waits for a pass. Two passes
+may claim different marks of one referral; ``facts.lock_referrals`` serialises them, and
+the second folds what the first committed.
 """
 
 from __future__ import annotations
@@ -21,36 +23,37 @@ from services.store.facts import ReferralKey
 
 
 async def mark(connection: asyncpg.Connection, keys: Sequence[ReferralKey]) -> None:
-    """Mark ``keys`` pending in this transaction (locks taken in key order: no deadlock)."""
+    """Append a pending mark for each of ``keys`` in this transaction."""
     if not keys:
         return
     await connection.execute(
-        """
-        INSERT INTO pending_referrals (provider_code, referral_id)
-        SELECT p, r FROM unnest($1::text[], $2::text[]) AS k(p, r) ORDER BY p, r
-        ON CONFLICT (provider_code, referral_id)
-        DO UPDATE SET marked = pending_referrals.marked
-        """,
+        "INSERT INTO pending_referrals (provider_code, referral_id) "
+        "SELECT * FROM unnest($1::text[], $2::text[])",
         [provider for provider, _ in keys],
         [referral for _, referral in keys],
     )
 
 
 async def claim(connection: asyncpg.Connection, limit: int) -> list[ReferralKey]:
-    """Take up to ``limit`` of the oldest marks no one else holds; gone when this commits."""
+    """Take the referrals of up to ``limit`` of the oldest marks, with all their marks no
+    other pass holds; the marks are gone when this transaction commits."""
     rows = await connection.fetch(
         """
-        DELETE FROM pending_referrals p
-        USING (
-            SELECT provider_code, referral_id FROM pending_referrals
-            ORDER BY marked LIMIT $1 FOR UPDATE SKIP LOCKED
-        ) AS c
-        WHERE p.provider_code = c.provider_code AND p.referral_id = c.referral_id
+        WITH chosen AS (
+            SELECT DISTINCT provider_code, referral_id FROM (
+                SELECT provider_code, referral_id FROM pending_referrals
+                ORDER BY marked LIMIT $1
+            ) AS oldest
+        ), claimed AS (
+            SELECT p.marked FROM pending_referrals p JOIN chosen USING (provider_code, referral_id)
+            FOR UPDATE OF p SKIP LOCKED
+        )
+        DELETE FROM pending_referrals p USING claimed WHERE p.marked = claimed.marked
         RETURNING p.provider_code, p.referral_id
         """,
         limit,
     )
-    return sorted((row["provider_code"], row["referral_id"]) for row in rows)
+    return sorted({(row["provider_code"], row["referral_id"]) for row in rows})
 
 
 async def watermark(connection: asyncpg.Connection) -> int:
