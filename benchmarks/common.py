@@ -89,7 +89,7 @@ def machine() -> dict[str, Any]:
 def write_results(name: str, results: Mapping[str, Any], *, commit: str) -> Path:
     """Write ``benchmarks/results/NAME.json`` with the commit measured (taken when the
     benchmark started: the checkout may move on while it runs), the machine and the time."""
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{name.removesuffix('.json')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         **results,
