@@ -239,7 +239,18 @@ async def through_the_worker(
         assert psutil.Process(worker.pid).status() != psutil.STATUS_ZOMBIE, worker.log_tail()
     finally:
         worker.stop()
+    return await read_back(dsn, namespace, produced, positions, read_log(log_path))
 
+
+async def read_back(
+    dsn: str,
+    namespace: str,
+    produced: list[bytes],
+    positions: list[tuple[int, int] | None],
+    log: str,
+) -> Processed:
+    """What the worker(s) stored of ``produced`` (each at its ``positions`` on the events
+    topic), once they have caught up; ``log`` is every worker's log."""
     # A broker that refuses messages over its limit (Kafka's default is 1 MiB) leaves
     # those to the in-process check of the same rule below.
     delivered = [(raw, pos) for raw, pos in zip(produced, positions, strict=True) if pos]
@@ -262,9 +273,7 @@ async def through_the_worker(
         counters = await stored_counters(pool)
     finally:
         await pool.close()
-    return Processed(
-        namespace + EVENTS.name, delivered, stored, letters, counters, read_log(log_path)
-    )
+    return Processed(namespace + EVENTS.name, delivered, stored, letters, counters, log)
 
 
 def account_for_every_message(processed: Processed) -> Counter[str]:
