@@ -10,11 +10,9 @@ before marking has its records re-sent after newer ones were published. These te
 both interleavings with two real drains on a real PostgreSQL and broker; a crash is a drain
 whose transaction ends in an error after the broker acknowledged its records.
 
-Found by the crash-and-restart suite (``test_crash_restart.py``). Strict xfail until the
-drains are serialised (e.g. ``pg_advisory_xact_lock`` before the claim, in
-``services/store/outbox.py``): the second drain then waits, and sends every unpublished
-record of the key in id order. Then let the two-worker test of ``test_crash_restart.py``
-check the latest aggregates on their topic too (its ``latest_on_topic=False``).
+Found by the crash-and-restart suite (``test_crash_restart.py``); fixed by serialising the
+drains (``pg_advisory_xact_lock`` before the claim, in ``services/store/outbox.py``): the
+second drain waits, then sends every unpublished record of the key in id order.
 """
 
 from __future__ import annotations
@@ -32,12 +30,7 @@ from services.store import outbox
 from services.store.pool import create_pool
 from tests.integration.test_pipeline_kafka import read_topic
 
-pytestmark = [
-    pytest.mark.reliability,
-    pytest.mark.xfail(
-        strict=True, reason="concurrent outbox drains publish a key's records out of order"
-    ),
-]
+pytestmark = pytest.mark.reliability
 
 KEY = b"ccg/RXT/2019Q1"
 OTHER_DRAIN_SECONDS = 3.0
