@@ -51,6 +51,8 @@ _TRANSIENT_DATABASE_ERRORS = (
 )
 """A database away or restarting (refused, shut down, starting up, a connection closed
 under a transaction, its protocol state left mid-operation) or a lost race: retried."""
+_FINAL_DRAIN_SECONDS = 10.0
+"""How long a stopping worker spends publishing its outbox (the next start sends the rest)."""
 T = TypeVar("T")
 
 
@@ -108,8 +110,13 @@ class Pipeline(Service):
         await self._drain_outbox()
         await consumer.start()
 
-    async def on_stop(self) -> None:
+    async def on_shutdown(self) -> None:
+        """After mode has cancelled the loops (closing the clients under them would crash
+        them): publish what was committed but not yet sent, then close."""
         if self._clients is not None:
+            with contextlib.suppress(TimeoutError, *_TRANSIENT_DATABASE_ERRORS):
+                async with asyncio.timeout(_FINAL_DRAIN_SECONDS):
+                    await self._drain_outbox()
             await self._clients.consumer.stop()
             await self._clients.producer.stop()
             await self._clients.pool.close()
