@@ -242,13 +242,27 @@ def _measure_figures(values: list[float]) -> tuple[float | int | None, ...]:
     )
 
 
+def _metric_figures(values: list[float]) -> list[float | int | None]:
+    """The national metric's figures (``_METRIC_FIGURES``) from its counts' sums."""
+    counts = list(map(round, values))
+    figures: list[float | int | None] = [*counts]
+    figures += map(_percentage, _METRIC_NUMERATORS(counts), _METRIC_DENOMINATORS(counts))
+    return figures
+
+
+def headline(counters: Mapping[str, float]) -> Figures:
+    """The headline figures of §4 (MHS110–115 and their percentages: the names without a dot)
+    from one aggregate's summed counters; what :func:`derive` gives, without the per-measure
+    scopes, for a fraction of the cost."""
+    values = list(map(counters.get, METRIC_COUNTS, repeat(0.0)))
+    return dict(zip(_METRIC_FIGURES, _metric_figures(values), strict=True))
+
+
 def derive(counters: Mapping[str, float]) -> Figures:
     """The published figures of §4 from one aggregate's summed counters (exact, unsuppressed)."""
     reads, writes = _layout(_prefixes(counters))
     values = list(map(counters.get, reads, repeat(0.0)))
-    counts = list(map(round, values[: len(METRIC_COUNTS)]))
-    figures: list[float | int | None] = [*counts]
-    figures += map(_percentage, _METRIC_NUMERATORS(counts), _METRIC_DENOMINATORS(counts))
+    figures = _metric_figures(values[: len(METRIC_COUNTS)])
     for start in range(len(METRIC_COUNTS), len(values), len(_MEASURE_COUNTERS)):
         figures += _measure_figures(values[start : start + len(_MEASURE_COUNTERS)])
     return dict(zip(writes, figures, strict=True))

@@ -4,7 +4,8 @@ A row carries ~45 headline figures (outcomes.md §4: MHS110–115 counts and per
 without a dot, e.g. ``pct_improved_self``) and ~800 per measure × informant
 (``SDQ.parent.mean_change``), ~14 KB in all. Shipping all of them to every reader cost most
 of a request (issue 5, speed), so the headline is the default and the rest is sent when
-asked for (``detail=all``, ``measure=``, ``perspective=``).
+asked for (``detail=all``, ``measure=``, ``perspective=``). The store keeps the headline
+ready; the rest is derived from the row's counters when asked for.
 
 Suppression (§5) is applied to whole scopes (the headline, one measure × informant) before
 the last selection, because a selected figure can depend on one left out
@@ -22,6 +23,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
+from scoring.published import derive
 from scoring.suppression import suppress_figures
 from services.api.errors import ApiError
 from services.api.models import Detail
@@ -74,14 +76,12 @@ def view_of(
 
 
 def _scopes(figures: dict[str, Any], view: View) -> dict[str, Any]:
-    """The whole scopes ``view`` draws on: the headline (dotless names) unless a measure is
-    asked, and the measure × informant scopes (``SDQ.parent``) it asks for. Suppression
+    """The whole scopes a detailed ``view`` draws on: the headline (dotless names) unless a
+    measure is asked, and the measure × informant scopes (``SDQ.parent``) it asks for. Suppression
     works within a scope (a percentage on its scope's counts, a statistic on its scope's
     ``n_paired``), so suppressing these alone gives what suppressing all would."""
     if view.everything:
         return figures
-    if view.headline:
-        return {name: value for name, value in figures.items() if "." not in name}
     kept = {}
     for name, value in figures.items():
         scope, dot, _ = name.rpartition(".")
@@ -95,16 +95,20 @@ def _scopes(figures: dict[str, Any], view: View) -> dict[str, Any]:
     return kept
 
 
-def publish_figures(figures_json: str, level: str, view: View) -> orjson.Fragment:
-    """The stored figures of one row at ``level`` as ``view`` shows them, as JSON: a
-    perspective keeps ``paired_self`` and ``RCADS.self.…``, a measure ``SDQ.…``, the headline
-    the dotless names (the perspective's dotless ones are picked after suppression, which
-    needs their scope's other counts: ``pct_paired_self`` needs ``closed_referrals``)."""
-    if not view.suppressed and view.everything:
-        return orjson.Fragment(figures_json)
-    figures = _scopes(orjson.loads(figures_json), view)
+def publish_figures(row: Mapping[str, Any], view: View) -> orjson.Fragment:
+    """The figures of one row as ``view`` shows them, as JSON, from the stored headline
+    (``figures``) or, for more, derived from the ``counters``: a perspective keeps
+    ``paired_self`` and ``RCADS.self.…``, a measure ``SDQ.…``, the headline the dotless names
+    (the perspective's dotless ones are picked after suppression, which needs their scope's
+    other counts: ``pct_paired_self`` needs ``closed_referrals``)."""
+    if view.headline and not view.suppressed:
+        return orjson.Fragment(row["figures"])
+    if view.headline:
+        figures = orjson.loads(row["figures"])
+    else:
+        figures = _scopes(derive(orjson.loads(row["counters"])), view)
     if view.suppressed:
-        figures = suppress_figures(figures, level)
+        figures = suppress_figures(figures, row["level"])
     if view.perspective is not None:
         ending = f"_{view.perspective}"
         figures = {k: v for k, v in figures.items() if "." in k or k.endswith(ending)}
@@ -113,12 +117,12 @@ def publish_figures(figures_json: str, level: str, view: View) -> orjson.Fragmen
 
 def publish_item(row: Mapping[str, Any], view: View) -> bytes:
     """One item of ``GET /v1/aggregates`` (:class:`services.api.models.AggregateRow`) from a
-    row with every column and ``figures`` as text."""
+    row with every column and ``figures`` (a headline view) or ``counters`` as text."""
     return orjson.dumps(
         {
             **{column: row[column] for column in _ITEM_COLUMNS},
             "period_kind": row["period_kind"],
-            "figures": publish_figures(row["figures"], row["level"], view),
+            "figures": publish_figures(row, view),
             "suppressed": view.suppressed and row["level"] != "national",
             "events": row["events"],
             "scoring_version": row["scoring_version"],

@@ -7,7 +7,8 @@ is only a position), so no filter, range or cursor can reach a row outside it; e
 is a bound parameter. Suppression happens once, on the way out (:mod:`services.api.published`).
 
 A page is read in two steps: the rows' keys and versions, then the figures of only those rows
-whose published form is not cached (figures are ~14 KB a row, everything else ~100 bytes).
+whose published form is not cached: the stored headline figures, or the counters from which
+a detailed view's figures are derived (~2 KB a row; everything else ~100 bytes).
 Each item is one version of its row; a row emptied between the steps is left out.
 """
 
@@ -198,15 +199,21 @@ def published_cache(request: Request) -> PublishedCache:
     return cache
 
 
-_CURRENT_ROWS: Final = (
-    f"SELECT {', '.join(f'a.{c}' for c in VERSION_COLUMNS)}, a.period_kind, a.events,"  # noqa: S608 (fixed text; values are parameters)
-    " a.scoring_version, a.figures::text AS figures"
-    " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
-    f" AS k({', '.join(_KEY_COLUMNS)}) JOIN aggregates a ON a.method = $1"
-    f" AND ({', '.join(f'a.{c}' for c in _KEY_COLUMNS)})"
-    f" = ({', '.join(f'k.{c}' for c in _KEY_COLUMNS)})"
-)
-"""The current rows of a method's keys, figures and all (the keys of one page)."""
+def _current_rows(figures: str) -> str:
+    return (
+        f"SELECT {', '.join(f'a.{c}' for c in VERSION_COLUMNS)}, a.period_kind, a.events,"  # noqa: S608 (fixed text; values are parameters)
+        f" a.scoring_version, a.{figures}::text AS {figures}"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+        f" AS k({', '.join(_KEY_COLUMNS)}) JOIN aggregates a ON a.method = $1"
+        f" AND ({', '.join(f'a.{c}' for c in _KEY_COLUMNS)})"
+        f" = ({', '.join(f'k.{c}' for c in _KEY_COLUMNS)})"
+    )
+
+
+_CURRENT_HEADLINES: Final = _current_rows("figures")
+"""The current rows of a method's keys with their stored headline figures (one page's keys)."""
+_CURRENT_COUNTERS: Final = _current_rows("counters")
+"""The same with the counters, from which a detailed view derives its figures."""
 
 
 async def published_items(
@@ -219,7 +226,8 @@ async def published_items(
     current: dict[RowVersion, bytes] = {}
     if missing:
         keys = ([row[column] for row in missing] for column in _KEY_COLUMNS)
-        for record in await db.fetch(_CURRENT_ROWS, missing[0]["method"], *keys):
+        query = _CURRENT_HEADLINES if view.headline else _CURRENT_COUNTERS
+        for record in await db.fetch(query, missing[0]["method"], *keys):
             version = tuple(record[column] for column in VERSION_COLUMNS)
             current[version[1:-1]] = published = publish_item(record, view)
             cache.put((version, view), published)

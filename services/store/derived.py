@@ -4,6 +4,11 @@ Aggregates move only by the difference between a referral's old and new contribu
 (ARCHITECTURE.md invariant 1): counters are updated with ``value + delta`` under row locks
 taken in key order, and the published figures of every touched key are re-derived from the
 counters inside the same transaction, so a concurrent worker can never publish a stale row.
+
+A row stores its counters (the exact state) and its headline figures (MHS110–115, what the
+API, the reports and the alert rules read most), not the ~800 per-measure figures: those
+are a function of the counters (:func:`scoring.published.derive`), derived when asked for.
+Writing them with every move cost over a third of a derivation pass (issue 8, soak lag).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncpg
 import orjson
 
 from scoring.figures import AggregateKey
-from scoring.published import derive
+from scoring.published import derive, headline
 from scoring.types import ReferralOutcome, ReferralProfile
 from services.store.facts import ReferralKey
 from topics.records import ScoredAssessment
@@ -213,7 +218,7 @@ async def move_aggregates(
 
 
 _Update = tuple[AggregateKey, dict[str, float], dict[str, Any], int]
-"""A row to write: key, counters, figures, events."""
+"""A row to write: key, counters, headline figures, events."""
 
 
 def _moved(
@@ -228,10 +233,9 @@ def _moved(
         if round(counters.get("closed_referrals", 0)) == 0:
             published[key] = None
             continue
-        figures = derive(counters)
         events = round(counters.get("events", 0))
-        updates.append((key, counters, figures, events))
-        published[key] = {"figures": figures, "events": events}
+        updates.append((key, counters, headline(counters), events))
+        published[key] = {"figures": derive(counters), "events": events}
     return updates
 
 

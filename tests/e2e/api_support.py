@@ -119,17 +119,19 @@ async def insert_aggregate(
     level: str,
     code: str,
     figures: dict[str, Any],
+    counters: dict[str, float] | None = None,
     period: str = "2019/20 Q1",
     period_kind: str = "quarter",
     cohort: str = "all",
     cohort_value: str = "all",
     method: str = "default",
 ) -> None:
-    """One aggregates row written directly, for figures at chosen edges."""
+    """One aggregates row written directly, for figures at chosen edges: ``figures`` is the
+    stored headline, ``counters`` what the detailed views derive theirs from."""
     await pool.execute(
         "INSERT INTO aggregates (method, level, code, period, period_kind, cohort, cohort_value,"
         " counters, figures, events, scoring_version) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-        " '{}', $8, 1, 'test')",
+        " $9, $8, 1, 'test')",
         method,
         level,
         code,
@@ -138,6 +140,7 @@ async def insert_aggregate(
         cohort,
         cohort_value,
         figures,
+        counters or {},
     )
 
 

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from scoring.published import derive
 from services.runtime import free_port
 from services.settings import Settings
 from tests.e2e.access_matrix import MATRIX, REPORT, matrix_headers, matrix_requests
@@ -206,9 +207,9 @@ async def test_a_provider_reads_its_own_figures_unsuppressed(loaded: Loaded) -> 
         ), (level, code)
     assert {"provider", "team", "ccg_provider"} <= {level for level, _ in codes_of(items)}
     stored = {
-        (row["level"], row["code"], row["period"], row["cohort"], row["cohort_value"]): row[
-            "figures"
-        ]
+        (row["level"], row["code"], row["period"], row["cohort"], row["cohort_value"]): derive(
+            row["counters"]
+        )
         for row in await loaded.pool.fetch(
             "SELECT * FROM aggregates WHERE method = 'default' AND period_kind = 'year'"
         )

@@ -3,14 +3,15 @@ suppressed exactly per outcomes.md §5, on a row written by hand with expectatio
 by hand.
 
 The row (a CCG quarter): 8 closed referrals, 5 paired, 5 paired by self-report of which 4
-improved; SDQ parent-report 7 pairs, RCADS self-report 4 pairs. A commissioner sees counts
+improved; SDQ parent-report 7 pairs (mean change -21 / 7 = -3), RCADS self-report 4 pairs
+(-6 / 4 = -1.5). A commissioner sees counts
 rounded to 5 (1-4 as ``*``) and percentages from the unrounded counts: 5/8 = 62.5% -> 63,
 not 5/10; a statistic of fewer than 5 pairs as ``*``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from scoring.published import derive, headline
 from services.api.published import VERSION_COLUMNS, PublishedCache, view_of
 from services.api.read import published_items
 from services.settings import Settings
@@ -30,6 +32,15 @@ from tests.e2e.api_support import (
     issue_tokens,
 )
 
+COUNTERS = {
+    "closed_referrals": 8.0,
+    "paired": 5.0,
+    "paired_self": 5.0,
+    "improved_self": 4.0,
+    **{f"SDQ.parent.{name}": value for name, value in (("n_paired", 7.0), ("sum_change", -21.0))},
+    **{f"RCADS.self.{name}": value for name, value in (("n_paired", 4.0), ("sum_change", -6.0))},
+}
+"""The row's counters; everything below is worked out by hand from them."""
 HEADLINE = {
     "closed_referrals": 8,
     "paired": 5,
@@ -39,9 +50,8 @@ HEADLINE = {
     "improved_self": 4,
     "pct_improved_self": 80.0,
 }
-SDQ = {"SDQ.parent.n_paired": 7, "SDQ.parent.mean_change": -3.2}
+SDQ = {"SDQ.parent.n_paired": 7, "SDQ.parent.mean_change": -3.0}
 RCADS = {"RCADS.self.n_paired": 4, "RCADS.self.mean_change": -1.5}
-STORED = HEADLINE | SDQ | RCADS
 
 SHOWN_HEADLINE = {
     "closed_referrals": 10,
@@ -52,10 +62,27 @@ SHOWN_HEADLINE = {
     "improved_self": "*",
     "pct_improved_self": "*",
 }
-SHOWN_SDQ = {"SDQ.parent.n_paired": 5, "SDQ.parent.mean_change": -3.2}
+SHOWN_SDQ = {"SDQ.parent.n_paired": 5, "SDQ.parent.mean_change": -3.0}
 SHOWN_RCADS = {"RCADS.self.n_paired": "*", "RCADS.self.mean_change": "*"}
 SHOWN_SELF = {k: v for k, v in SHOWN_HEADLINE.items() if k.endswith("_self")}
 CCG_ROW = "level=ccg&code=05A&period=2019/20 Q1"
+
+EVERY_NAME = list(derive(COUNTERS))
+"""Every figure of the row, in published order."""
+SCOPES: dict[str, Callable[[str], bool]] = {
+    "headline": lambda name: "." not in name,
+    "headline self": lambda name: "." not in name and name.endswith("_self"),
+    "headline parent": lambda name: "." not in name and name.endswith("_parent"),
+    "SDQ": lambda name: name.startswith("SDQ.parent."),
+    "RCADS": lambda name: name.startswith("RCADS.self."),
+}
+"""Which names each scope holds: the headline has no dot, a measure × informant is a prefix."""
+
+
+def assert_shows(shown: dict[str, Any], scopes: set[str], values: dict[str, Any]) -> None:
+    """``shown`` has exactly the names of ``scopes``, in order, with ``values`` among them."""
+    assert list(shown) == [n for n in EVERY_NAME if any(SCOPES[s](n) for s in scopes)]
+    assert {name: shown[name] for name in values} == values
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +96,17 @@ class Stored:
 async def stored(postgres_server: str) -> AsyncIterator[Stored]:
     dsn, pool = await fresh_database(postgres_server, "roms_api_detail")
     try:
-        await insert_aggregate(pool, level="ccg", code="05A", figures=STORED)
-        await insert_aggregate(pool, level="ccg_provider", code="05A/RYG", figures=STORED)
-        await insert_aggregate(pool, level="national", code="ENG", figures=STORED)
-        await insert_aggregate(pool, level="ccg_provider", code="05A/RX4", figures=STORED)
+        for level, code in (("ccg", "05A"), ("ccg_provider", "05A/RYG"), ("national", "ENG")):
+            await insert_aggregate(
+                pool, level=level, code=code, figures=headline(COUNTERS), counters=COUNTERS
+            )
+        await insert_aggregate(
+            pool,
+            level="ccg_provider",
+            code="05A/RX4",
+            figures=headline(COUNTERS),
+            counters=COUNTERS,
+        )
         tokens = await issue_tokens(pool)
         async for client in asgi_client(Settings(database_url=dsn)):
             yield Stored(pool, client, tokens)
@@ -91,41 +125,54 @@ async def _figures(stored: Stored, token: str, query: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("selection", "expected"),
+    ("selection", "scopes", "expected"),
     [
-        ("", SHOWN_HEADLINE),
-        ("&detail=headline", SHOWN_HEADLINE),
-        ("&detail=all", SHOWN_HEADLINE | SHOWN_SDQ | SHOWN_RCADS),
-        ("&measure=RCADS", SHOWN_RCADS),
-        ("&measure=SDQ&detail=all", SHOWN_SDQ),
-        ("&measure=SDQ&perspective=self", {}),
+        ("", {"headline"}, SHOWN_HEADLINE),
+        ("&detail=headline", {"headline"}, SHOWN_HEADLINE),
+        ("&detail=all", {"headline", "SDQ", "RCADS"}, SHOWN_HEADLINE | SHOWN_SDQ | SHOWN_RCADS),
+        ("&measure=RCADS", {"RCADS"}, SHOWN_RCADS),
+        ("&measure=SDQ&detail=all", {"SDQ"}, SHOWN_SDQ),
+        ("&measure=SDQ&perspective=self", set(), {}),
         # pct_paired_self is worked out from closed_referrals, which is not selected: 63
-        ("&perspective=self", SHOWN_SELF | SHOWN_RCADS),
-        ("&perspective=self&detail=headline", SHOWN_SELF),
+        ("&perspective=self", {"headline self", "RCADS"}, SHOWN_SELF | SHOWN_RCADS),
+        ("&perspective=self&detail=headline", {"headline self"}, SHOWN_SELF),
     ],
 )
 async def test_a_commissioner_sees_the_selected_figures_suppressed(
-    stored: Stored, selection: str, expected: dict[str, Any]
+    stored: Stored, selection: str, scopes: set[str], expected: dict[str, Any]
 ) -> None:
-    shown = await _figures(stored, "commissioner", CCG_ROW + selection)
-    assert shown == expected
-    assert list(shown) == [name for name in STORED if name in expected]  # stored order
+    assert_shows(await _figures(stored, "commissioner", CCG_ROW + selection), scopes, expected)
 
 
 @pytest.mark.parametrize(
-    ("token", "query", "expected"),
+    ("token", "query", "scopes", "expected"),
     [
-        ("provider", "level=ccg_provider&code=05A/RYG", HEADLINE),
-        ("provider", "level=ccg_provider&code=05A/RYG&detail=all", STORED),
-        ("provider", "level=ccg_provider&code=05A/RYG&perspective=parent", SDQ),
-        ("commissioner", "level=national&code=ENG", HEADLINE),  # national: exempt
-        ("commissioner", "level=national&code=ENG&detail=all", STORED),
+        ("provider", "level=ccg_provider&code=05A/RYG", {"headline"}, HEADLINE),
+        (
+            "provider",
+            "level=ccg_provider&code=05A/RYG&detail=all",
+            {"headline", "SDQ", "RCADS"},
+            HEADLINE | SDQ | RCADS,
+        ),
+        (
+            "provider",
+            "level=ccg_provider&code=05A/RYG&perspective=parent",
+            {"headline parent", "SDQ"},
+            SDQ | {"paired_parent": 0, "pct_paired_parent": 0.0},
+        ),
+        ("commissioner", "level=national&code=ENG", {"headline"}, HEADLINE),  # national: exempt
+        (
+            "commissioner",
+            "level=national&code=ENG&detail=all",
+            {"headline", "SDQ", "RCADS"},
+            HEADLINE | SDQ | RCADS,
+        ),
     ],
 )
-async def test_unsuppressed_readers_see_the_stored_figures(
-    stored: Stored, token: str, query: str, expected: dict[str, Any]
+async def test_unsuppressed_readers_see_the_exact_figures(
+    stored: Stored, token: str, query: str, scopes: set[str], expected: dict[str, Any]
 ) -> None:
-    assert await _figures(stored, token, query) == expected
+    assert_shows(await _figures(stored, token, query), scopes, expected)
 
 
 async def test_headline_detail_with_a_measure_is_refused(stored: Stored) -> None:
@@ -141,23 +188,27 @@ async def test_a_recomputed_row_is_published_anew(stored: Stored) -> None:
     """Published items are cached by row version: a row the pipeline rewrites (new figures,
     new ``computed_at``) is shown as it now is, suppressed again."""
     query = "level=ccg_provider&code=05A/RX4&detail=all"
-    assert await _figures(stored, "commissioner", query) == (
-        SHOWN_HEADLINE | SHOWN_SDQ | SHOWN_RCADS
+    every = {"headline", "SDQ", "RCADS"}
+    assert_shows(
+        await _figures(stored, "commissioner", query),
+        every,
+        SHOWN_HEADLINE | SHOWN_SDQ | SHOWN_RCADS,
     )
-    changed = STORED | {"closed_referrals": 13, "RCADS.self.n_paired": 5}
+    changed = COUNTERS | {
+        "closed_referrals": 13.0,
+        "RCADS.self.n_paired": 5.0,
+        "RCADS.self.sum_change": -7.5,
+    }
     await stored.pool.execute(
-        "UPDATE aggregates SET figures = $1, computed_at = clock_timestamp()"
+        "UPDATE aggregates SET counters = $1, figures = $2, computed_at = clock_timestamp()"
         " WHERE level = 'ccg_provider' AND code = '05A/RX4'",
         changed,
+        headline(changed),
     )
-    # 13 -> 15; 5/13 = 38.5% -> 38; RCADS now 5 pairs: its mean is shown
-    assert await _figures(stored, "commissioner", query) == SHOWN_HEADLINE | SHOWN_SDQ | {
-        "closed_referrals": 15,
-        "pct_paired": 38,
-        "pct_paired_self": 38,
-        "RCADS.self.n_paired": 5,
-        "RCADS.self.mean_change": -1.5,
-    }
+    # 13 -> 15; 5/13 = 38.5% -> 38; RCADS now 5 pairs: its mean (-7.5 / 5) is shown
+    shown = SHOWN_HEADLINE | SHOWN_SDQ | {"RCADS.self.n_paired": 5, "RCADS.self.mean_change": -1.5}
+    shown |= {"closed_referrals": 15, "pct_paired": 38, "pct_paired_self": 38}
+    assert_shows(await _figures(stored, "commissioner", query), every, shown)
 
 
 async def test_a_row_emptied_after_its_page_was_read_is_left_out(stored: Stored) -> None:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from scoring.published import derive
 from services.ingest import produce
 from services.progress import wait_until_reflected
 from services.runtime import create_database, drop_database
@@ -118,7 +119,7 @@ async def test_worker_reflects_every_event_and_publishes_what_it_committed(
             for key, value in await read_topic(kafka_bootstrap, namespace + AGGREGATES.name)
         }
         rows = await pool.fetch(
-            "SELECT method, level, code, period, cohort, cohort_value, figures FROM aggregates"
+            "SELECT method, level, code, period, cohort, cohort_value, counters FROM aggregates"
         )
     finally:
         await pool.close()
@@ -135,7 +136,7 @@ async def test_worker_reflects_every_event_and_publishes_what_it_committed(
                 "",
             ]
         ).encode()
-        assert published[key] == row["figures"]
+        assert published[key] == derive(row["counters"])
     dead = await read_topic(kafka_bootstrap, namespace + DEAD_LETTERS.name)
     assert len({key for key, _ in dead}) == letters
 

@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 import pytest
 
+from scoring.published import derive
 from services.pipeline.batch import Incoming, process_batch
 from services.runtime import create_database, drop_database
 from services.store.migrations import upgrade
@@ -125,7 +126,7 @@ async def row(
     method: str = "default",
 ) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT figures, events FROM aggregates WHERE method = $1 AND level = $2 AND code = $3"
+        "SELECT counters, events FROM aggregates WHERE method = $1 AND level = $2 AND code = $3"
         " AND period = $4 AND cohort = 'all' AND cohort_value = 'all'",
         method,
         level,
@@ -137,8 +138,7 @@ async def row(
 async def figures(pool: asyncpg.Pool, **key: str) -> dict[str, Any]:
     found = await row(pool, **key)
     assert found is not None, key
-    result: dict[str, Any] = found["figures"]
-    return result
+    return dict(derive(found["counters"]))
 
 
 async def national_events(pool: asyncpg.Pool) -> int:

@@ -31,6 +31,7 @@ import orjson
 import psutil
 import pytest
 
+from scoring.published import derive
 from services.progress import wait_until_reflected
 from services.runtime.process import SupervisedProcess
 from services.simulate import MALFORMED_LINES, simulate
@@ -159,12 +160,13 @@ async def assert_latest_aggregates_published(
     connection = await connect(dsn)
     try:
         rows = await connection.fetch(
-            f"SELECT {', '.join(AGGREGATE_IDENTITY)}, figures, events FROM aggregates"
+            f"SELECT {', '.join(AGGREGATE_IDENTITY)}, counters, events FROM aggregates"
         )
     finally:
         await connection.close()
     stored = {
-        tuple(row[c] for c in AGGREGATE_IDENTITY): (row["figures"], row["events"]) for row in rows
+        tuple(row[c] for c in AGGREGATE_IDENTITY): (derive(row["counters"]), row["events"])
+        for row in rows
     }
     assert published == stored
 

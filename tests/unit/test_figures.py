@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from scoring import published
 from scoring.figures import (
     AggregateKey,
     Contribution,
@@ -589,6 +590,13 @@ def summed_counters(draw: st.DrawFn) -> dict[str, float]:
 @given(summed_counters())
 def test_derive_equals_the_fraction_reference(counters: dict[str, float]) -> None:
     assert _identical(derive(counters), reference_derive(counters))
+
+
+@settings(max_examples=100, deadline=None)
+@given(summed_counters())
+def test_headline_is_the_reference_without_measure_scopes(counters: dict[str, float]) -> None:
+    expected = {name: v for name, v in reference_derive(counters).items() if "." not in name}
+    assert _identical(published.headline(counters), expected)
 
 
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
