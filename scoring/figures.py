@@ -12,8 +12,8 @@ Rules (``shared/spec/outcomes.md`` §4; N1 = the national CYP outcome metric MHS
 Aggregates are kept exact in PostgreSQL by moving them by the *difference* between a
 referral's old and new contribution (ARCHITECTURE.md invariant 1), so everything published
 is a function of sums: :func:`contribution` gives one referral's counters and keys,
-:func:`move` adds or takes one away; :mod:`scoring.published` derives the published figures
-from the sums.
+:func:`movements` sums them, added or taken away; :mod:`scoring.published` derives the
+published figures from the sums.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Final, NamedTuple
+
+from scipy import sparse
 
 from scoring.types import PERSPECTIVES, HeadlineOutcome, ReferralOutcome, ReferralProfile
 
@@ -193,38 +195,58 @@ def contributions(
     return {key: dict(counters) for key in keys}
 
 
-def move(
-    totals: dict[AggregateKey, Counters], contribution: Contribution, sign: float = 1.0
-) -> None:
-    """Add (``sign`` 1) or take away (``sign`` -1) ``contribution`` to ``totals``, in place.
+def movements(changes: Iterable[tuple[Contribution, float]]) -> dict[AggregateKey, Counters]:
+    """Per key, the sum of the signed contributions in ``changes``, without the counters that
+    net to zero and without the keys left with none.
 
-    A referral that changed is moved by taking its old contribution away and adding its new
-    one; :func:`settled` then drops what netted to zero.
+    A referral that changed is moved by taking its old contribution away (sign -1) and adding
+    its new one (+1). Each contribution adds the same counters to ~55 keys, so the sums are
+    one sparse product, keys × contributions (the signs) by contributions × counters, rather
+    than a dictionary update per key, counter and referral.
     """
-    signed = [(name, sign * value) for name, value in contribution.counters.items()]
-    for key in contribution.keys:
-        into = totals.get(key)
-        if into is None:
-            totals[key] = dict(signed)
-            continue
-        for name, value in signed:
-            into[name] = into.get(name, 0.0) + value
-
-
-def settled(totals: Mapping[AggregateKey, Counters]) -> dict[AggregateKey, Counters]:
-    """``totals`` without zero counters, and without keys left with none."""
-    return {
-        key: nonzero
-        for key, counters in totals.items()
-        if (nonzero := {name: value for name, value in counters.items() if value != 0})
-    }
+    names: dict[str, int] = {}
+    keys: dict[AggregateKey, int] = {}
+    counter_rows: list[int] = []
+    counter_columns: list[int] = []
+    counter_values: list[float] = []
+    key_rows: list[int] = []
+    key_columns: list[int] = []
+    signs: list[float] = []
+    changed = 0
+    for changed, (contribution, sign) in enumerate(changes, start=1):
+        for name, value in contribution.counters.items():
+            counter_rows.append(changed - 1)
+            counter_columns.append(names.setdefault(name, len(names)))
+            counter_values.append(value)
+        for key in contribution.keys:
+            key_rows.append(keys.setdefault(key, len(keys)))
+            key_columns.append(changed - 1)
+            signs.append(sign)
+    if not keys or not names:
+        return {}
+    counters = sparse.csr_array(
+        (counter_values, (counter_rows, counter_columns)), shape=(changed, len(names))
+    )
+    incidence = sparse.csr_array((signs, (key_rows, key_columns)), shape=(len(keys), changed))
+    sums = incidence @ counters
+    sums.eliminate_zeros()
+    columns = list(names)
+    settled: dict[AggregateKey, Counters] = {}
+    for key, row in keys.items():
+        start, stop = sums.indptr[row], sums.indptr[row + 1]
+        if start < stop:
+            settled[key] = dict(
+                zip(
+                    [columns[index] for index in sums.indices[start:stop].tolist()],
+                    sums.data[start:stop].tolist(),
+                    strict=True,
+                )
+            )
+    return settled
 
 
 def recompute(
     rows: Iterable[tuple[ReferralProfile | None, ReferralOutcome]],
 ) -> dict[AggregateKey, Counters]:
     """The batch recomputation: the sum of every referral's contributions."""
-    totals: dict[AggregateKey, Counters] = {}
-    for profile, outcome in rows:
-        move(totals, contribution(profile, outcome))
-    return settled(totals)
+    return movements((contribution(profile, outcome), 1.0) for profile, outcome in rows)

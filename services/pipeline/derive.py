@@ -19,7 +19,6 @@ import asyncpg
 from pydantic import TypeAdapter
 
 from scoring import figures, pairing
-from scoring.figures import AggregateKey
 from scoring.types import ReferralOutcome, ReferralProfile
 from services import alerts
 from services.alerts.rules import DEFAULT_POLICY, AlertPolicy
@@ -48,8 +47,8 @@ class DerivationReport:
 class _Derived:
     """What re-assembling the claimed referrals changed."""
 
-    movements: dict[AggregateKey, dict[str, float]] = field(default_factory=dict)
-    """Per aggregate key: the new contributions of the changed referrals minus their old."""
+    changes: list[tuple[figures.Contribution, float]] = field(default_factory=list)
+    """The old contributions of the changed referrals (to take away, -1) and their new (+1)."""
     outcome_rows: list[dict[str, Any]] = field(default_factory=list)
     scored_rows: list[dict[str, Any]] = field(default_factory=list)
     records: list[outbox.OutboxRecord] = field(default_factory=list)
@@ -101,8 +100,8 @@ async def _rederive(
             if previous == record:
                 continue
             if previous is not None:
-                figures.move(result.movements, _stored_contribution(previous), -1.0)
-            figures.move(result.movements, contribution(profile, outcome, assembled.events))
+                result.changes.append((_stored_contribution(previous), -1.0))
+            result.changes.append((contribution(profile, outcome, assembled.events), 1.0))
             result.outcome_rows.append(
                 derived.outcome_row(key, method, profile, outcome, record, SCORING_VERSION)
             )
@@ -131,7 +130,7 @@ async def derive_pending(
         result = await _rederive(connection, referrals, namespace)
         await derived.save_scored(connection, referrals, result.scored_rows)
         await derived.save_outcomes(connection, result.outcome_rows)
-        changed = figures.settled(result.movements)
+        changed = figures.movements(result.changes)
         touched_keys = sorted(changed)
         for key, published in await derived.move_aggregates(connection, changed, SCORING_VERSION):
             result.records.append(outputs.aggregate_record(key, published, namespace))

@@ -22,10 +22,9 @@ from scoring.figures import (
     contributions,
     ethnic_group,
     month_of,
-    move,
+    movements,
     quarter_of,
     recompute,
-    settled,
     year_of,
 )
 from scoring.published import (
@@ -229,12 +228,9 @@ def moved(
     new: tuple[ReferralProfile | None, ReferralOutcome] | None,
 ) -> dict[AggregateKey, dict[str, float]]:
     """What moving one referral from ``old`` to ``new`` changes (``None``: not there)."""
-    totals: dict[AggregateKey, dict[str, float]] = {}
-    if old is not None:
-        move(totals, contribution(*old), -1.0)
-    if new is not None:
-        move(totals, contribution(*new))
-    return settled(totals)
+    changes = [] if old is None else [(contribution(*old), -1.0)]
+    changes += [] if new is None else [(contribution(*new), 1.0)]
+    return movements(changes)
 
 
 def test_moving_a_referral_changes_only_what_changed() -> None:
@@ -263,13 +259,22 @@ def test_contribution_is_one_set_of_counters_on_every_key() -> None:
     assert len(set(keys)) == len(keys) == 90
 
 
-def test_move_adds_counters_in_place() -> None:
+def test_movements_sum_signed_contributions_per_key() -> None:
     national = key("national", "ENG", "2019-06")
-    totals = {national: {"paired": 1.0}}
-    move(totals, Contribution((national,), {"paired": 2.0, "closed_referrals": 3.0}))
-    assert totals == {national: {"paired": 3.0, "closed_referrals": 3.0}}
-    move(totals, Contribution((national,), {"paired": 3.0, "closed_referrals": 3.0}), -1.0)
-    assert settled(totals) == {}
+    june = key("ccg", "05A", "2019-06")
+    changes = [
+        (Contribution((national, june), {"paired": 2.0, "closed_referrals": 3.0}), 1.0),
+        (Contribution((national,), {"paired": 1.0, "closed_referrals": 1.0}), 1.0),
+        (Contribution((june,), {"paired": 2.0, "closed_referrals": 2.0}), -1.0),
+    ]
+    # national 2 + 1 paired, 3 + 1 closed; June's CCG 2 - 2 = 0 (dropped), 3 - 2 closed.
+    assert movements(changes) == {
+        national: {"paired": 3.0, "closed_referrals": 4.0},
+        june: {"closed_referrals": 1.0},
+    }
+    taken_back = [(contribution, -sign) for contribution, sign in changes]
+    assert movements(changes + taken_back) == {}
+    assert movements([]) == {}
 
 
 versions = st.builds(
@@ -300,11 +305,16 @@ def test_applying_deltas_equals_batch_recomputation(
     latest: dict[int, tuple[ReferralProfile, ReferralOutcome]] = {}
     store: dict[AggregateKey, dict[str, float]] = {}
     for referral, version in updates:
+        changes = [(contribution(*version), 1.0)]
         if referral in latest:
-            move(store, contribution(*latest[referral]), -1.0)
-        move(store, contribution(*version))
+            changes.append((contribution(*latest[referral]), -1.0))
+        for moved_key, delta in movements(changes).items():
+            counters = store.setdefault(moved_key, {})
+            for name, value in delta.items():
+                counters[name] = counters.get(name, 0.0) + value
         latest[referral] = version
-    assert settled(store) == recompute(latest.values())
+    settled = {k: {n: v for n, v in c.items() if v} for k, c in store.items()}
+    assert {k: c for k, c in settled.items() if c} == recompute(latest.values())
 
 
 # --- derived figures ---
