@@ -6,7 +6,14 @@ arguments, so the stream processors, the batch recomputation and the tests share
 
 from scoring.change import jacobson_truax_threshold, reliable_change
 from scoring.pairing import referral_outcome
-from scoring.scorer import MEASURES, definition_of, score, score_batch, validate_items
+from scoring.scorer import (
+    MEASURES,
+    definition_of,
+    score,
+    score_batch,
+    score_many,
+    validate_items,
+)
 from scoring.types import (
     SCORING_VERSION,
     Change,
@@ -30,5 +37,6 @@ __all__ = [
     "reliable_change",
     "score",
     "score_batch",
+    "score_many",
     "validate_items",
 ]

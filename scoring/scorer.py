@@ -225,25 +225,56 @@ def score(
     sex: str | None = None,
 ) -> Score:
     """Score one questionnaire; raises :class:`InvalidResponse` naming what is wrong."""
-    validate_items(measure, informant, items)
-    definition = MEASURES[measure]
-    row = _response_row(definition, informant, items)[np.newaxis, :]
-    ages = None if age is None else np.array([age], dtype=np.float64)
-    sexes = None if sex is None else np.array([sex], dtype=np.str_)
-    batch = definition.score_batch(informant, row, ages, sexes)
-    scales = {name: _scalar(values[0]) for name, values in batch.scales.items()}
-    t_scores = {name: _scalar(values[0]) for name, values in batch.t_scores.items()}
-    reading = definition.interpret(informant, scales, t_scores, age)
-    return Score(
-        measure=measure,
-        informant=informant,
-        scales=scales,
-        t_scores=t_scores,
-        bands=reading.bands,
-        caseness=reading.caseness,
-        prorated=frozenset(name for name, mask in batch.prorated.items() if mask[0]),
-        alerts=reading.alerts,
+    (result,) = score_many(
+        measure,
+        informant,
+        [items],
+        ages=None if age is None else [age],
+        sexes=None if sex is None else [sex],
     )
+    return result
+
+
+def score_many(
+    measure: str,
+    informant: str,
+    answers: Sequence[Mapping[str, object]],
+    *,
+    ages: Sequence[float] | None = None,
+    sexes: Sequence[str] | None = None,
+) -> list[Score]:
+    """:func:`score` for questionnaires of one measure × informant (``ages``/``sexes`` per
+    questionnaire, or not known for any), scored in one vectorised pass: a derivation pass
+    re-scores thousands, and one at a time numpy's per-call cost was most of the work."""
+    for items in answers:
+        validate_items(measure, informant, items)
+    definition = MEASURES[measure]
+    rows = np.array([_response_row(definition, informant, items) for items in answers])
+    age_array = None if ages is None else np.asarray(ages, dtype=np.float64)
+    sex_array = None if sexes is None else np.asarray(sexes, dtype=np.str_)
+    batch = definition.score_batch(informant, rows, age_array, sex_array)
+    scales_of = {name: values.tolist() for name, values in batch.scales.items()}
+    t_scores_of = {name: values.tolist() for name, values in batch.t_scores.items()}
+    results = []
+    for row in range(len(answers)):
+        scales = {name: _scalar(values[row]) for name, values in scales_of.items()}
+        t_scores = {name: _scalar(values[row]) for name, values in t_scores_of.items()}
+        reading = definition.interpret(
+            informant, scales, t_scores, None if ages is None else ages[row]
+        )
+        results.append(
+            Score(
+                measure=measure,
+                informant=informant,
+                scales=scales,
+                t_scores=t_scores,
+                bands=reading.bands,
+                caseness=reading.caseness,
+                prorated=frozenset(name for name, mask in batch.prorated.items() if mask[row]),
+                alerts=reading.alerts,
+            )
+        )
+    return results
 
 
 def score_batch(

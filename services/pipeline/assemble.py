@@ -10,7 +10,7 @@ remove their target whenever they arrive, and a questionnaire held before its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -121,19 +121,77 @@ def _coded_assessments(event: Event, profile: ReferralProfile | None) -> list[As
     return assessments
 
 
-def assemble(events: Iterable[Event]) -> AssembledReferral:
-    """Build the current facts of one referral from all its unique valid events."""
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    """One referral's events sorted by type, with what scoring its questionnaires needs."""
+
+    by_type: dict[str, list[Event]]
+    profile: ReferralProfile | None
+    withdrawn: set[str]
+    """``assessment_id`` of every withdrawn assessment."""
+    questionnaires: dict[str, Event]
+    """The current version of each questionnaire not withdrawn, by ``assessment_id``."""
+    events: int
+
+
+def _gather(events: Iterable[Event]) -> _Gathered:
     by_type: dict[str, list[Event]] = defaultdict(list)
     count = 0
     for event in events:
         by_type[event["event_type"]].append(event)
         count += 1
-    profile = _profile(by_type["referral.opened"])
-    withdrawn_assessments = {
+    withdrawn = {
         str(e["payload"]["target"])
         for e in by_type["record.entered_in_error"]
         if e["payload"]["kind"] == "assessment"
     }
+    questionnaires = {
+        assessment_id: e
+        for assessment_id, e in _latest_by(
+            by_type["questionnaire.completed"], "assessment_id"
+        ).items()
+        if assessment_id not in withdrawn
+    }
+    return _Gathered(
+        by_type, _profile(by_type["referral.opened"]), withdrawn, questionnaires, count
+    )
+
+
+def assemble(events: Iterable[Event]) -> AssembledReferral:
+    """Build the current facts of one referral from all its unique valid events."""
+    (assembled,) = assemble_many([events])
+    return assembled
+
+
+def assemble_many(referrals: Sequence[Iterable[Event]]) -> list[AssembledReferral]:
+    """:func:`assemble` for each of ``referrals`` (the events of one each), their questionnaires
+    scored together, one vectorised pass per measure × informant (``scoring.score_many``)."""
+    gathered = [_gather(events) for events in referrals]
+    groups: dict[tuple[str, str, bool], list[tuple[int, str]]] = defaultdict(list)
+    for index, referral in enumerate(gathered):
+        for assessment_id, event in referral.questionnaires.items():
+            payload = event["payload"]
+            unknown = referral.profile is None
+            groups[(payload["measure"], payload["informant"], unknown)].append(
+                (index, assessment_id)
+            )
+    scores: list[dict[str, Score]] = [{} for _ in gathered]
+    for (measure, informant, unknown), members in groups.items():
+        profiles = [gathered[index].profile for index, _ in members]
+        results = scoring.score_many(
+            measure,
+            informant,
+            [gathered[i].questionnaires[a]["payload"]["items"] for i, a in members],
+            ages=None if unknown else [float(p.age_years) for p in profiles if p is not None],
+            sexes=None if unknown else [p.gender for p in profiles if p is not None],
+        )
+        for (index, assessment_id), result in zip(members, results, strict=True):
+            scores[index][assessment_id] = result
+    return [_assembled(r, s) for r, s in zip(gathered, scores, strict=True)]
+
+
+def _assembled(gathered: _Gathered, scored: dict[str, Score]) -> AssembledReferral:
+    by_type, profile, withdrawn = gathered.by_type, gathered.profile, gathered.withdrawn
     withdrawn_ratings = {
         (str(e["payload"]["target"]), e["payload"].get("rated_on"))
         for e in by_type["record.entered_in_error"]
@@ -149,24 +207,17 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
         for contact_id, e in _latest_by(by_type["contact.recorded"], "contact_id").items()
     )
     assessments: list[Assessment] = []
-    scores: dict[str, Score] = {}
-    age = None if profile is None else float(profile.age_years)
-    sex = None if profile is None else profile.gender
-    questionnaires = _latest_by(by_type["questionnaire.completed"], "assessment_id")
+    questionnaires = gathered.questionnaires
+    scores = {assessment_id: scored[assessment_id] for assessment_id in questionnaires}
     coded = _latest_by(by_type["assessment.scored"], "assessment_id")
     sources = {
         assessment_id: str(e["event_id"])
         for assessment_id, e in (*coded.items(), *questionnaires.items())
-        if assessment_id not in withdrawn_assessments
+        if assessment_id not in withdrawn
     }
     for assessment_id, e in questionnaires.items():
-        if assessment_id in withdrawn_assessments:
-            continue
         payload = e["payload"]
-        result = scoring.score(
-            payload["measure"], payload["informant"], payload["items"], age=age, sex=sex
-        )
-        scores[assessment_id] = result
+        result = scores[assessment_id]
         assessments.append(
             Assessment(
                 assessment_id=assessment_id,
@@ -180,7 +231,7 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
             )
         )
     for assessment_id, e in coded.items():
-        if assessment_id not in withdrawn_assessments and assessment_id not in questionnaires:
+        if assessment_id not in withdrawn and assessment_id not in questionnaires:
             assessments.extend(_coded_assessments(e, profile))
     ratings = tuple(
         GoalRating(
@@ -200,4 +251,6 @@ def assemble(events: Iterable[Event]) -> AssembledReferral:
         assessments=tuple(sorted(assessments, key=lambda a: (a.completed_on, a.assessment_id))),
         goal_ratings=ratings,
     )
-    return AssembledReferral(referral=referral, scores=scores, sources=sources, events=count)
+    return AssembledReferral(
+        referral=referral, scores=scores, sources=sources, events=gathered.events
+    )

@@ -1,9 +1,12 @@
 """Folding a referral's events into facts: corrections, withdrawals, reopen, any order."""
 
 import random
+from collections import defaultdict
 from datetime import date
+from typing import Any
 
-from services.pipeline.assemble import assemble
+from services.pipeline.assemble import assemble, assemble_many
+from services.simulate import simulate
 from tests import factories as f
 
 
@@ -69,3 +72,16 @@ def test_same_set_in_any_order_assembles_identically() -> None:
     shuffled = events[:]
     random.Random(4).shuffle(shuffled)
     assert assemble(shuffled) == expected
+
+
+def test_referrals_assembled_together_are_as_assembled_alone() -> None:
+    """One pass scores its referrals' questionnaires together, grouped by measure × informant;
+    each referral must come out as it does alone (simulated: every measure, late profiles)."""
+    by_referral: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for event in simulate(30, seed=11):
+        by_referral[(event["provider_code"], event["referral_id"])].append(event)
+    referrals = list(by_referral.values())
+    referrals.append([e for e in referrals[0] if e["event_type"] != "referral.opened"])
+    together = assemble_many(referrals)
+    assert together == [assemble(events) for events in referrals]
+    assert sum(len(a.scores) for a in together) > 100

@@ -95,6 +95,35 @@ def test_batch_equals_one_at_a_time(measure: str, informant: str, data: st.DataO
             np.testing.assert_equal(batch[name][index], value, err_msg=f"{measure} {name}")
 
 
+@pytest.mark.parametrize(("measure", "informant"), CASES)
+@PROPERTY_SETTINGS
+@given(data=st.data(), known=st.booleans())
+def test_many_equals_one_at_a_time(
+    measure: str, informant: str, known: bool, data: st.DataObject
+) -> None:
+    """Scored together, each questionnaire gets what it gets alone: scales, T-scores, bands,
+    caseness, alerts and prorating (with or without the referral's age and sex)."""
+    definition = scoring.MEASURES[measure]
+    matrix = as_matrix(data.draw(rows(definition, informant)))
+    answers = [items_of(definition, informant, row) for row in matrix]
+    ages = data.draw(st.lists(AGES, min_size=len(matrix), max_size=len(matrix)))
+    sexes = data.draw(st.lists(SEXES, min_size=len(matrix), max_size=len(matrix)))
+    together = scoring.score_many(
+        measure, informant, answers, ages=ages if known else None, sexes=sexes if known else None
+    )
+    alone = [
+        scoring.score(
+            measure,
+            informant,
+            items,
+            age=ages[index] if known else None,
+            sex=sexes[index] if known else None,
+        )
+        for index, items in enumerate(answers)
+    ]
+    assert together == alone
+
+
 def scored(measure: str, informant: str, data: st.DataObject) -> dict[str, FloatArray]:
     definition = scoring.MEASURES[measure]
     matrix = as_matrix(data.draw(rows(definition, informant)))
