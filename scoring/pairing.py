@@ -267,18 +267,19 @@ def _headlines(
     return sorted(headlines, key=lambda headline: (headline.measure, headline.informant))
 
 
-def referral_outcome(referral: Referral, *, method: str = "default") -> ReferralOutcome:
-    """Cohort membership, pairs, perspectives and categories of one referral (§1–3)."""
-    check_method(method)
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """What §1–2 decide whatever the method: the counted contacts, the scales with a score,
+    and the first and last score of each scale that has both."""
+
+    n_contacts: int
+    scales: tuple[ScaleKey, ...]
+    selections: dict[ScaleKey, tuple[_Observation, _Observation]]
+
+
+def _select(referral: Referral) -> _Selection:
     contact_dates = _counted_contact_dates(referral)
     groups = _observations(referral)
-
-    with_assessment = {
-        perspective
-        for key in groups
-        if _is_metric(key) and (perspective := _perspective(key, method)) is not None
-    }
-
     selections: dict[ScaleKey, tuple[_Observation, _Observation]] = {}
     if len(contact_dates) >= MIN_CONTACTS:
         contact_1, contact_2 = contact_dates[0], contact_dates[1]
@@ -286,7 +287,32 @@ def referral_outcome(referral: Referral, *, method: str = "default") -> Referral
             selected = _first_and_last(groups[key], contact_1, contact_2)
             if selected is not None:
                 selections[key] = selected
+    return _Selection(len(contact_dates), tuple(groups), selections)
 
+
+def referral_outcome(referral: Referral, *, method: str = "default") -> ReferralOutcome:
+    """Cohort membership, pairs, perspectives and categories of one referral (§1–3)."""
+    check_method(method)
+    return _outcome(referral, _select(referral), method)
+
+
+def referral_outcomes(referral: Referral, methods: Iterable[str]) -> list[ReferralOutcome]:
+    """:func:`referral_outcome` under each of ``methods``, selecting the first and last scores
+    (which no method changes) once."""
+    checked = list(methods)
+    for method in checked:
+        check_method(method)
+    selection = _select(referral)
+    return [_outcome(referral, selection, method) for method in checked]
+
+
+def _outcome(referral: Referral, selection: _Selection, method: str) -> ReferralOutcome:
+    with_assessment = {
+        perspective
+        for key in selection.scales
+        if _is_metric(key) and (perspective := _perspective(key, method)) is not None
+    }
+    selections = selection.selections
     pairs = tuple(_pair(key, first, last, method) for key, (first, last) in selections.items())
     voting: dict[str, list[Change]] = defaultdict(list)
     paired: set[str] = set()
@@ -303,7 +329,7 @@ def referral_outcome(referral: Referral, *, method: str = "default") -> Referral
 
     return ReferralOutcome(
         method=method,
-        in_cohort=_in_cohort(referral, len(contact_dates)),
+        in_cohort=_in_cohort(referral, selection.n_contacts),
         closed_on=referral.closed_on,
         with_assessment=frozenset(with_assessment),
         paired=frozenset(paired),

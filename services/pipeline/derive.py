@@ -105,8 +105,9 @@ def _fold(
         if old_scored.get(identity) != record:
             result.records.append(outputs.scored_record(scored, namespace))
     profile = assembled.referral.profile
-    for method in METHODS:
-        outcome = pairing.referral_outcome(assembled.referral, method=method)
+    for method, outcome in zip(
+        METHODS, pairing.referral_outcomes(assembled.referral, METHODS), strict=True
+    ):
         record = {
             "profile": _profile_codec.dump_python(profile, mode="json"),
             "outcome": _outcome_codec.dump_python(outcome, mode="json"),

@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from scoring.pairing import referral_outcome, referral_outcomes
 from services.pipeline.assemble import assemble, assemble_many
 from services.simulate import simulate
 from tests import factories as f
@@ -85,3 +86,19 @@ def test_referrals_assembled_together_are_as_assembled_alone() -> None:
     together = assemble_many(referrals)
     assert together == [assemble(events) for events in referrals]
     assert sum(len(a.scores) for a in together) > 100
+
+
+def test_outcomes_under_both_methods_at_once_are_as_one_method_at_a_time() -> None:
+    """The derivation pairs each referral under both methods from one selection of first and
+    last scores; each outcome must be what that method gives alone (simulated referrals)."""
+    by_referral: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for event in simulate(40, seed=5):
+        by_referral[(event["provider_code"], event["referral_id"])].append(event)
+    methods = ("default", "nhs")
+    outcomes = []
+    for assembled in assemble_many(list(by_referral.values())):
+        together = referral_outcomes(assembled.referral, methods)
+        alone = [referral_outcome(assembled.referral, method=method) for method in methods]
+        assert together == alone
+        outcomes += together
+    assert sum(bool(outcome.pairs) for outcome in outcomes) > 20
