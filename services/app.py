@@ -13,7 +13,9 @@ share the work:
   pending (``services.pipeline.derive``), then waits to be woken by the hot path. A slower
   derivation folds more events per referral per pass;
 - webhooks: delivers due alert webhooks (``services.alerts``).
-What each transaction committed is then published from the outbox.
+What each transaction committed is then published from the outbox; the aggregates it moved
+are published from their table every ``aggregate_publish_interval`` (a key moved by several
+passes in between is sent once, with its newest figures: ``services.store.outbox``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
+from scoring.figures import AggregateKey
 from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
+from services.pipeline import outputs
 from services.pipeline.batch import BatchReport, Incoming, ingest_batch
 from services.pipeline.derive import DerivationReport, derive_pending
 from services.settings import Settings
@@ -108,6 +112,7 @@ class Pipeline(Service):
         await producer.start()
         # Publish what a crashed predecessor committed but never sent.
         await self._drain_outbox()
+        await self._publish_aggregates()
         await consumer.start()
 
     async def on_shutdown(self) -> None:
@@ -117,6 +122,7 @@ class Pipeline(Service):
             with contextlib.suppress(TimeoutError, *_TRANSIENT_DATABASE_ERRORS):
                 async with asyncio.timeout(_FINAL_DRAIN_SECONDS):
                     await self._drain_outbox()
+                    await self._publish_aggregates()
             await self._clients.consumer.stop()
             await self._clients.producer.stop()
             await self._clients.pool.close()
@@ -172,6 +178,13 @@ class Pipeline(Service):
                     await self.wake.wait()
 
     @Service.task
+    async def _aggregates(self) -> None:
+        """Publish the moved aggregates on a cadence, so passes in between coalesce."""
+        while not self.should_stop:
+            await asyncio.sleep(self.settings.aggregate_publish_interval)
+            await self._publish_aggregates()
+
+    @Service.task
     async def _deliver_webhooks(self) -> None:
         await delivery_loop(self.clients.pool, self.delivery_policy)
 
@@ -209,15 +222,25 @@ class Pipeline(Service):
             log.warning("offsets not committed after a rebalance", error=str(error))
 
     async def _drain_outbox(self) -> None:
-        async def enqueue(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
-            ack: Awaitable[object] = await self.clients.producer.send(topic, value=value, key=key)
-            return ack
-
         async def drain() -> None:
-            while await outbox.publish_pending(self.clients.pool, enqueue) > 0:
+            while await outbox.publish_pending(self.clients.pool, self._enqueue) > 0:
                 pass
 
         await _retrying("outbox", drain)
+
+    async def _publish_aggregates(self) -> None:
+        def output(key: AggregateKey, stored: outbox.StoredAggregate | None) -> outbox.OutboxRecord:
+            return outputs.aggregate_record(key, stored, self.namespace)
+
+        async def drain() -> None:
+            while await outbox.publish_aggregates(self.clients.pool, self._enqueue, output) > 0:
+                pass
+
+        await _retrying("aggregates", drain)
+
+    async def _enqueue(self, topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
+        ack: Awaitable[object] = await self.clients.producer.send(topic, value=value, key=key)
+        return ack
 
 
 async def _retrying(work: str, operation: Callable[[], Awaitable[T]]) -> T:

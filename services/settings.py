@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = Field(
         default=1.0, gt=0, description="How often a worker looks for due webhook deliveries, s."
     )
+    aggregate_publish_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a worker publishes the aggregates derivation moved, seconds: a "
+        "key moved by several passes in between is published once, with its newest figures.",
+    )
 
     @model_validator(mode="after")
     def _timeouts_are_coherent(self) -> Self:

@@ -3,9 +3,10 @@
 One pass claims up to ``limit`` of the oldest pending referrals (``services.store.pending``)
 and, in one transaction: re-assembles each from all its stored events, scores and pairs it
 under both methods, moves each aggregate by the referral's new minus old contribution,
-re-derives every touched aggregate once, evaluates the alert rules once and queues the
-changed outputs in the outbox. A referral that received many events since its last pass is
-folded once; an aggregate touched by many referrals is written and published once.
+re-derives every touched aggregate's headline once, evaluates the alert rules once and
+queues the changed outputs in the outbox (the touched aggregate keys, whose rows are
+published from the table: ``services.store.outbox``). A referral that received many events
+since its last pass is folded once; an aggregate touched by many referrals is written once.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ async def derive_pending(
         await derived.save_outcomes(connection, result.outcome_rows)
         changed = figures.movements(result.changes)
         touched_keys = sorted(changed)
-        for key, published in await derived.move_aggregates(connection, changed, SCORING_VERSION):
-            result.records.append(outputs.aggregate_record(key, published, namespace))
+        await derived.move_aggregates(connection, changed, SCORING_VERSION)
+        await outbox.queue_aggregates(connection, touched_keys)
         result.records += await alerts.evaluate(
             connection, touched_keys, referrals, namespace=namespace, policy=alert_policy
         )

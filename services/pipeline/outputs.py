@@ -1,4 +1,4 @@
-"""Output records of one batch, built from what the batch computed (published via the outbox).
+"""Output records, built from what a transaction computed or committed (published via the outbox).
 
 Every record is a ``topics.records`` model, so the topics carry exactly the published
 contract (``outcomes schema``); keys come from ``topics.registry``.
@@ -7,17 +7,17 @@ contract (``outcomes schema``); keys come from ``topics.registry``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from scoring.figures import AggregateKey
+from scoring.published import derive
 from scoring.types import ReferralOutcome
 from services.pipeline.assemble import AssembledReferral
 from services.store.facts import ReferralKey
-from services.store.outbox import OutboxRecord
+from services.store.outbox import OutboxRecord, StoredAggregate
 from topics.records import (
     SCORING_VERSION,
     AggregateRecord,
@@ -101,9 +101,10 @@ def outcome_records(
 
 
 def aggregate_record(
-    key: AggregateKey, published: Mapping[str, Any] | None, namespace: str
+    key: AggregateKey, stored: StoredAggregate | None, namespace: str
 ) -> OutboxRecord:
-    """The aggregate's figures, or a tombstone when no referral is left in it."""
+    """A stored aggregate's figures, derived from its counters; a tombstone when it has no
+    row (no referral left in it)."""
     record = AggregateRecord(
         method=key.method,
         level=key.level,
@@ -111,13 +112,13 @@ def aggregate_record(
         period=key.period,
         cohort=key.cohort,
         cohort_value=key.cohort_value,
-        figures={} if published is None else published["figures"],
-        events=0 if published is None else published["events"],
-        computed_at=datetime.now(UTC),
-        scoring_version=SCORING_VERSION,
+        figures={} if stored is None else derive(stored["counters"]),
+        events=0 if stored is None else stored["events"],
+        computed_at=datetime.now(UTC) if stored is None else stored["computed_at"],
+        scoring_version=SCORING_VERSION if stored is None else stored["scoring_version"],
     )
     name, record_key, value = _record(AGGREGATES, namespace, record)
-    return (name, record_key, None if published is None else value)
+    return (name, record_key, None if stored is None else value)
 
 
 def dead_letter_record(letter: DeadLetter, namespace: str) -> OutboxRecord:

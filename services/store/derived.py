@@ -2,8 +2,8 @@
 
 Aggregates move only by the difference between a referral's old and new contribution
 (ARCHITECTURE.md invariant 1): counters are updated with ``value + delta`` under row locks
-taken in key order, and the published figures of every touched key are re-derived from the
-counters inside the same transaction, so a concurrent worker can never publish a stale row.
+taken in key order, and the headline figures of every touched key are re-derived from the
+counters inside the same transaction, so a concurrent worker can never store a stale row.
 
 A row stores its counters (the exact state) and its headline figures (MHS110–115, what the
 API, the reports and the alert rules read most), not the ~800 per-measure figures: those
@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 
 from scoring.figures import AggregateKey
-from scoring.published import derive, headline
+from scoring.published import headline
 from scoring.types import ReferralOutcome, ReferralProfile
 from services.store.facts import ReferralKey
 from topics.records import ScoredAssessment
@@ -181,8 +181,8 @@ def period_kind(period: str) -> str:
 
 async def move_aggregates(
     connection: asyncpg.Connection, deltas: Counters, scoring_version: str
-) -> list[tuple[AggregateKey, dict[str, Any] | None]]:
-    """Add each key's counter deltas, re-derive its figures; ``None`` where a key emptied.
+) -> None:
+    """Add each key's counter deltas and store its headline figures; delete emptied keys.
 
     Existing rows are locked (``FOR UPDATE``, in key order) before they are read, so the
     counters move from their committed values and the figures are derived from the counters
@@ -192,17 +192,15 @@ async def move_aggregates(
     once may deadlock; PostgreSQL aborts one and its worker retries the pass.
     """
     if not deltas:
-        return []
+        return
     keys = sorted(deltas)
     current = await _lock(connection, keys)
-    published: dict[AggregateKey, dict[str, Any] | None] = {}
-    fresh = _moved({key: deltas[key] for key in keys if key not in current}, {}, published)
+    fresh, _ = _moved({key: deltas[key] for key in keys if key not in current}, {})
     created = await _insert_new(connection, fresh, scoring_version)
     raced = [key for key, *_ in fresh if key not in created]
     current.update(await _lock(connection, raced))
-    updates = _moved({key: deltas[key] for key in current}, current, published)
+    updates, emptied = _moved({key: deltas[key] for key in current}, current)
     await _write(connection, updates, scoring_version)
-    emptied = [key for key in current if published[key] is None]
     if emptied:
         await connection.execute(
             """
@@ -214,7 +212,6 @@ async def move_aggregates(
             """,
             *_columns(emptied),
         )
-    return [(key, published[key]) for key in keys]
 
 
 _Update = tuple[AggregateKey, dict[str, float], dict[str, Any], int]
@@ -224,19 +221,17 @@ _Update = tuple[AggregateKey, dict[str, float], dict[str, Any], int]
 def _moved(
     deltas: Mapping[AggregateKey, Mapping[str, float]],
     current: Mapping[AggregateKey, Mapping[str, float]],
-    published: dict[AggregateKey, dict[str, Any] | None],
-) -> list[_Update]:
-    """The rows ``deltas`` leave (sorted by key); records what each key publishes."""
+) -> tuple[list[_Update], list[AggregateKey]]:
+    """The rows ``deltas`` leave (sorted by key), and the keys they empty."""
     updates: list[_Update] = []
+    emptied: list[AggregateKey] = []
     for key in sorted(deltas):
         counters = add_counters(current.get(key, {}), deltas[key])
         if round(counters.get("closed_referrals", 0)) == 0:
-            published[key] = None
+            emptied.append(key)
             continue
-        events = round(counters.get("events", 0))
-        updates.append((key, counters, headline(counters), events))
-        published[key] = {"figures": derive(counters), "events": events}
-    return updates
+        updates.append((key, counters, headline(counters), round(counters.get("events", 0))))
+    return updates, emptied
 
 
 def _columns(keys: Sequence[AggregateKey]) -> list[list[str]]:

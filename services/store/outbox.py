@@ -1,21 +1,37 @@
 """Transactional outbox: output records are committed with the facts that caused them and
-published afterwards, so the topics can never say what PostgreSQL did not commit."""
+published afterwards, so the topics can never say what PostgreSQL did not commit.
+
+Aggregates take a shorter road: a pass queues only the keys it moved (``aggregate_changes``)
+and the drain publishes each key's committed row as it finds it, so a key moved by several
+passes between two drains is published once, with its newest figures
+(``0007_aggregate_changes.sql``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
 
 import asyncpg
 
+from scoring.figures import AggregateKey
+
 _DRAIN_LOCK: Final = 0x524F4D4F  # "ROMO"
+_AGGREGATE_DRAIN_LOCK: Final = 0x524F4D41  # "ROMA"
 
 OutboxRecord = tuple[str, bytes, bytes | None]
 """``(topic, key, value)``; a ``None`` value is a tombstone for a compacted topic."""
 
 Enqueue = Callable[[str, bytes, bytes | None], Awaitable[Awaitable[object]]]
 """Hands one record to the producer; the awaitable it returns completes on the broker's ack."""
+
+StoredAggregate = Mapping[str, Any]
+"""An aggregate row as the drain reads it: ``counters``, ``events``, ``computed_at``,
+``scoring_version``."""
+
+AggregateOutput = Callable[[AggregateKey, StoredAggregate | None], OutboxRecord]
+"""The record publishing one aggregate key's row (``None``: the key has no row any more)."""
 
 
 async def add(connection: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
@@ -56,6 +72,62 @@ async def publish_pending(pool: asyncpg.Pool, enqueue: Enqueue, *, limit: int = 
                 [row["id"] for row in rows],
             )
     return len(rows)
+
+
+async def queue_aggregates(connection: asyncpg.Connection, keys: Sequence[AggregateKey]) -> None:
+    """Queue ``keys`` for publishing from the table, in this transaction (binary COPY)."""
+    if keys:
+        await connection.copy_records_to_table(
+            "aggregate_changes", records=keys, columns=AggregateKey._fields
+        )
+
+
+_TAKE_CHANGED_AGGREGATES: Final = """
+    WITH taken AS (
+        DELETE FROM aggregate_changes
+        WHERE id IN (SELECT id FROM aggregate_changes ORDER BY id LIMIT $1)
+        RETURNING method, level, code, period, cohort, cohort_value
+    ), keys AS (
+        SELECT DISTINCT * FROM taken
+    )
+    SELECT k.method, k.level, k.code, k.period, k.cohort, k.cohort_value,
+           a.counters, a.events, a.computed_at, a.scoring_version
+    FROM keys k
+    LEFT JOIN aggregates a USING (method, level, code, period, cohort, cohort_value)
+    ORDER BY 1, 2, 3, 4, 5, 6
+"""
+
+
+async def publish_aggregates(
+    pool: asyncpg.Pool, enqueue: Enqueue, output: AggregateOutput, *, limit: int = 2000
+) -> int:
+    """Publish the rows of up to ``limit`` queued aggregate keys; returns how many were taken.
+
+    Each key's value is its row as committed when the drain reads it, so a drain can only
+    send a key's newest figures or figures newer still; drains take turns (one advisory lock
+    across workers), so a later drain never sends older figures than an earlier one. The
+    queue entries are deleted in the drain's transaction, which commits only after the broker
+    acknowledged every record: a drain that dies leaves them to the next (at-least-once).
+    """
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _AGGREGATE_DRAIN_LOCK)
+        rows = await connection.fetch(_TAKE_CHANGED_AGGREGATES, limit)
+        acks = []
+        for row in rows:
+            key = AggregateKey(*(row[column] for column in AggregateKey._fields))
+            record = output(key, None if row["counters"] is None else row)
+            acks.append(await enqueue(*record))
+        await asyncio.gather(*acks)
+    return len(rows)
+
+
+async def unpublished(connection: asyncpg.Connection) -> int:
+    """Records and aggregate keys committed but not yet published (0: the topics are current)."""
+    count: int = await connection.fetchval(
+        "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)"
+        " + (SELECT count(*) FROM aggregate_changes)"
+    )
+    return count
 
 
 def _bytes(value: bytes | None) -> bytes | None:

@@ -23,6 +23,7 @@ from services.runtime import create_database, drop_database
 from services.runtime.process import SupervisedProcess
 from services.runtime.topics import create_topics
 from services.simulate import MALFORMED_LINES, simulate
+from services.store import outbox
 from services.store.migrations import upgrade_database
 from services.store.pool import create_pool
 from services.worker import worker_process
@@ -112,7 +113,8 @@ async def test_worker_reflects_every_event_and_publishes_what_it_committed(
     pool = await create_pool(dsn)
     try:
         assert_same_counters(await stored_counters(pool), oracle.recompute(messages))
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        async with pool.acquire() as connection:
+            assert await outbox.unpublished(connection) == 0
         letters = await pool.fetchval("SELECT count(DISTINCT source) FROM dead_letters")
         latest = {
             key: value

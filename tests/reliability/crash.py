@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from services.runtime.process import SupervisedProcess
+from services.store import outbox
 from services.store.pool import connect
 from tests.reliability.conftest import read_log
 
@@ -207,13 +208,12 @@ async def wait_for_split(
 
 
 async def wait_until_published(dsn: str) -> None:
-    """Wait until no outbox record is left unpublished. Bound it with a timeout."""
+    """Wait until no outbox record or moved aggregate is left unpublished. Bound it with a
+    timeout."""
     connection = await connect(dsn)
     try:
         while True:
-            if not await connection.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            ):
+            if not await outbox.unpublished(connection):
                 return
             await asyncio.sleep(OUTBOX_POLL_SECONDS)
     finally:

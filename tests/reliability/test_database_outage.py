@@ -18,6 +18,7 @@ import pytest
 
 from services.progress import wait_until_reflected
 from services.runtime import EmbeddedPostgres, create_database
+from services.store import outbox
 from services.store.migrations import upgrade_database
 from services.store.pool import create_pool
 from tests import oracle
@@ -78,6 +79,7 @@ async def test_worker_rides_out_a_database_outage_and_loses_or_doubles_nothing(
     pool = await create_pool(dsn)
     try:
         assert_same_counters(await stored_counters(pool), oracle.recompute(messages))
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        async with pool.acquire() as connection:
+            assert await outbox.unpublished(connection) == 0
     finally:
         await pool.close()
