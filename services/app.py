@@ -37,6 +37,7 @@ from services.alerts import AlertPolicy, DeliveryPolicy, delivery_loop
 from services.pipeline import outputs
 from services.pipeline.batch import BatchReport, Incoming, ingest_batch
 from services.pipeline.derive import DerivationReport, derive_pending
+from services.runtime.memory import release_free_memory
 from services.settings import Settings
 from services.store import migrations, outbox
 from services.store.pool import create_pool
@@ -172,6 +173,7 @@ class Pipeline(Service):
                     "referrals derived", referrals=report.referrals, aggregates=report.aggregates
                 )
                 await self._drain_outbox()
+                release_free_memory()
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.batch_wait):
@@ -232,11 +234,13 @@ class Pipeline(Service):
         def output(key: AggregateKey, stored: outbox.StoredAggregate | None) -> outbox.OutboxRecord:
             return outputs.aggregate_record(key, stored, self.namespace)
 
-        async def drain() -> None:
-            while await outbox.publish_aggregates(self.clients.pool, self._enqueue, output) > 0:
-                pass
-
-        await _retrying("aggregates", drain)
+        drained = await _retrying(
+            "aggregates",
+            lambda: outbox.publish_aggregates(self.clients.pool, self._enqueue, output),
+        )
+        if drained.entries:
+            log.info("aggregates published", moves=drained.entries, records=drained.records)
+            release_free_memory()
 
     async def _enqueue(self, topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         ack: Awaitable[object] = await self.clients.producer.send(topic, value=value, key=key)

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often a worker looks for due webhook deliveries, s."
     )
     aggregate_publish_interval: float = Field(
-        default=2.0,
+        default=30.0,
         gt=0,
         description="How often a worker publishes the aggregates derivation moved, seconds: a "
         "key moved by several passes in between is published once, with its newest figures.",

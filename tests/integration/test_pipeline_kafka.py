@@ -38,6 +38,7 @@ FAST_GROUP_ENV = {
     "BROKER_REQUEST_TIMEOUT": "5",
     "BATCH_SIZE": "200",
     "BATCH_WAIT": "0.2",
+    "AGGREGATE_PUBLISH_INTERVAL": "1",  # the tests read the topics as soon as they are current
 }
 
 
