@@ -106,7 +106,11 @@ class Pipeline(Service):
             rebalance_timeout_ms=round(settings.broker_rebalance_timeout * 1000),
             request_timeout_ms=round(settings.broker_request_timeout * 1000),
         )
-        pool = await _retrying("connect", lambda: create_pool(str(settings.database_url)))
+        # A connection for each deriver, the hot path, the two drains and webhook delivery.
+        size = settings.derivers + 4
+        pool = await _retrying(
+            "connect", lambda: create_pool(str(settings.database_url), max_size=size)
+        )
         self._clients = _Clients(pool, producer, consumer)
         async with pool.acquire() as connection:
             await migrations.require_current(connection)
@@ -161,12 +165,26 @@ class Pipeline(Service):
 
     @Service.task
     async def _derive(self) -> None:
+        """``derivers`` derivation loops side by side: while one pass waits for PostgreSQL,
+        another scores and pairs; they claim different referrals (``SKIP LOCKED``) and take
+        each aggregate row's lock in key order."""
+        await asyncio.gather(*(self._derivation_loop() for _ in range(self.settings.derivers)))
+
+    async def _derivation_loop(self) -> None:
         """Fold pending referrals while there are any; then sleep until woken or ``batch_wait``.
 
-        The timeout also picks up referrals that another worker marked (or a crashed one left).
+        After a pass, referrals gather for as long as the pass took (up to
+        ``derivation_gather``) unless it was full: a pass's cost is mostly per aggregate key,
+        and its keys grow far slower than its referrals (in a 2,000 events/s soak, 200
+        referrals moved 8,100 keys, 600 moved 12,400 and 1,800 moved 16,700), so under load
+        fewer, bigger passes fold more referrals per second; at low load passes are short, and
+        so is the wait. The timeout also picks up referrals that another worker marked (or a
+        crashed one left).
         """
+        loop = asyncio.get_running_loop()
         while not self.should_stop:
             self.wake.clear()
+            started = loop.time()
             report = await _retrying("derivation", self._derivation_pass)
             if report.referrals:
                 log.info(
@@ -174,6 +192,8 @@ class Pipeline(Service):
                 )
                 await self._drain_outbox()
                 release_free_memory()
+                if report.referrals < self.settings.derivation_batch:
+                    await self.sleep(min(loop.time() - started, self.settings.derivation_gather))
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.batch_wait):

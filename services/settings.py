@@ -72,6 +72,20 @@ class Settings(BaseSettings):
         description="Most pending referrals one derivation pass folds in one transaction: "
         "larger passes share more aggregate writes, smaller ones hold locks for less time.",
     )
+    derivers: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Derivation passes one worker runs side by side: while one waits for "
+        "PostgreSQL another computes; they claim different referrals.",
+    )
+    derivation_gather: float = Field(
+        default=5.0,
+        ge=0,
+        description="Longest a worker lets pending referrals gather after a pass, seconds: it "
+        "waits as long as the pass took, up to this (0: passes back to back). Bigger passes "
+        "share aggregate keys, so under load they fold more referrals per second.",
+    )
     topic_namespace: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9._-]*$",
