@@ -118,16 +118,20 @@ async def publish_aggregates(
     acknowledged every record: a drain that dies leaves them to the next (at-least-once).
     Entries queued while the drain runs are left to the next one.
     """
-    entries = 0
-    acks = []
+    entries = records = 0
+    acks: list[Awaitable[object]] = []
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _AGGREGATE_DRAIN_LOCK)
         async for row in connection.cursor(_TAKE_CHANGED_AGGREGATES, prefetch=_ROWS_PER_FETCH):
             key = AggregateKey(*(row[column] for column in AggregateKey._fields))
             acks.append(await enqueue(*output(key, None if row["counters"] is None else row)))
             entries += row["entries"]
+            if len(acks) == _ROWS_PER_FETCH:  # bounded in flight: ~7 KB a record
+                await asyncio.gather(*acks)
+                records += len(acks)
+                acks.clear()
         await asyncio.gather(*acks)
-    return Drained(entries, len(acks))
+    return Drained(entries, records + len(acks))
 
 
 async def unpublished(connection: asyncpg.Connection) -> int:
