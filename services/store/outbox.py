@@ -50,9 +50,9 @@ async def publish_pending(pool: asyncpg.Pool, enqueue: Enqueue, *, limit: int = 
     key's row or referral lock until they commit), and the aggregate and outcome topics are
     latest-value: the last record of a key must be its newest. So drains take turns (one
     advisory lock across workers): two drains side by side could send a key's older record
-    after its newer one. Records are marked published only after the broker acknowledged
-    them; a drain that dies in between leaves them to the next, which re-sends them in id
-    order before anything newer (at-least-once, last value right).
+    after its newer one. Records are deleted only after the broker acknowledged them; a drain
+    that dies in between leaves them to the next, which re-sends them in id order before
+    anything newer (at-least-once, last value right).
     """
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _DRAIN_LOCK)
@@ -66,10 +66,9 @@ async def publish_pending(pool: asyncpg.Pool, enqueue: Enqueue, *, limit: int = 
             await enqueue(row["topic"], bytes(row["key"]), _bytes(row["value"])) for row in rows
         ]
         await asyncio.gather(*acks)
-        if rows:
+        if rows:  # sent: the topic holds them now, and the table stays the size of the backlog
             await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows]
             )
     return len(rows)
 

@@ -116,6 +116,7 @@ async def test_worker_reflects_every_event_and_publishes_what_it_committed(
         assert_same_counters(await stored_counters(pool), oracle.recompute(messages))
         async with pool.acquire() as connection:
             assert await outbox.unpublished(connection) == 0
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # deleted once sent
         letters = await pool.fetchval("SELECT count(DISTINCT source) FROM dead_letters")
         latest = {
             key: value
