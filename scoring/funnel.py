@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Final, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import special
 
-from scoring.types import FloatArray
+from scoring.types import FloatArray, IntArray
 
 WARNING_QUANTILE: Final = 0.975
 ALARM_QUANTILE: Final = 0.999
@@ -30,7 +30,6 @@ MIN_N: Final = 10
 WINSOR_FRACTION: Final = 0.1
 """Spiegelhalter (2005) §6.3: Winsorise 10% of the z-scores at each end."""
 
-IntArray = NDArray[np.int64]
 Signal = Literal["alarm", "warning", "in_control"]
 
 

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
 
 SCORING_VERSION: Final = "1.0.0"
 """Version of the scoring rules, carried by every output (ARCHITECTURE.md invariant 4).

@@ -16,9 +16,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from services.runtime import EmbeddedBroker, EmbeddedPostgres, create_database, drop_database
+from services.store.migrations import upgrade
+from services.store.pool import create_pool
 
 DOCKER_PING_TIMEOUT_SECONDS = 2
 POSTGRES_IMAGE = "postgres:16-alpine"
@@ -89,6 +93,31 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
         yield dsn
     finally:
         await drop_database(postgres_server, dsn)
+
+
+@pytest.fixture
+async def pool(postgres_server: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh, migrated database of this test's own, dropped afterwards."""
+    dsn = await create_database(postgres_server, prefix="roms_test")
+    pool = await create_pool(dsn)
+    async with pool.acquire() as connection:
+        await upgrade(connection)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        await drop_database(postgres_server, dsn)
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer on the session's broker that waits for every replica (``acks=all``)."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ acknowledged part of its records (the queue survives; the next drain sends every
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import Awaitable, Sequence
 
 import asyncpg
 import orjson
@@ -20,11 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from scoring.figures import AggregateKey
 from services.pipeline import outputs
-from services.runtime import create_database, drop_database
 from services.runtime.topics import create_topics
 from services.store import outbox
-from services.store.migrations import upgrade
-from services.store.pool import create_pool
 from tests import factories as f
 from tests.integration.test_pipeline_kafka import read_topic
 from tests.integration.test_restatement import Q1, deliver, envelope, referral_b
@@ -40,43 +37,24 @@ class Died(Exception):
     """The draining worker died after some of its records were acknowledged."""
 
 
-@pytest.fixture
-async def pool(postgres_server: str) -> AsyncIterator[asyncpg.Pool]:
-    dsn = await create_database(postgres_server, prefix="roms_aggpub")
-    pool = await create_pool(dsn)
-    async with pool.acquire() as connection:
-        await upgrade(connection)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await drop_database(postgres_server, dsn)
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
 def topic_key(key: AggregateKey) -> bytes:
     """The record key of a whole-aggregate record (no measure, no informant)."""
     return KEY_SEPARATOR.join((*key, "", "")).encode()
 
 
-async def drain(pool: asyncpg.Pool, producer: AIOKafkaProducer, namespace: str) -> None:
+def sender(producer: AIOKafkaProducer) -> outbox.Enqueue:
     async def send(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         ack: Awaitable[object] = await producer.send(topic, value=value, key=key)
         return ack
 
+    return send
+
+
+async def drain(pool: asyncpg.Pool, send: outbox.Enqueue, namespace: str) -> outbox.Drained:
     def output(key: AggregateKey, stored: outbox.StoredAggregate | None) -> outbox.OutboxRecord:
         return outputs.aggregate_record(key, stored, namespace)
 
-    await outbox.publish_aggregates(pool, send, output)
+    return await outbox.publish_aggregates(pool, send, output)
 
 
 async def published(
@@ -105,7 +83,7 @@ async def test_a_key_moved_by_two_passes_is_published_once_with_the_newest_figur
     await deliver(pool, first)  # pass 1: H(2) only, so nothing is paired yet
     await deliver(pool, [last_honosca])  # pass 2: H(0) pairs it
     assert await queued(pool, NATIONAL_Q1) == 2
-    await drain(pool, producer, namespace)
+    await drain(pool, sender(producer), namespace)
 
     (value,) = await published(kafka_bootstrap, namespace, NATIONAL_Q1)
     assert value is not None
@@ -127,9 +105,9 @@ async def test_an_emptied_key_is_published_as_a_tombstone(
     namespace = f"{unique_name}."
     await create_topics(kafka_bootstrap, {namespace + AGGREGATES.name: 1})
     await deliver(pool, referral_b())
-    await drain(pool, producer, namespace)
+    await drain(pool, sender(producer), namespace)
     await deliver(pool, [f.reopened(**envelope("B"))])  # no longer closed in Q1
-    await drain(pool, producer, namespace)
+    await drain(pool, sender(producer), namespace)
 
     values = await published(kafka_bootstrap, namespace, PROVIDER_Q1)
     assert len(values) == 2
@@ -148,24 +126,23 @@ async def test_a_drain_that_dies_leaves_its_keys_queued_for_the_next(
     before = await pool.fetchval("SELECT count(DISTINCT (level, code)) FROM aggregate_changes")
     sent = 0
 
+    send = sender(producer)
+
     async def dies_after_two(topic: str, key: bytes, value: bytes | None) -> Awaitable[object]:
         nonlocal sent
         if sent == 2:
             raise Died
         sent += 1
-        ack: Awaitable[object] = await producer.send(topic, value=value, key=key)
+        ack = await send(topic, key, value)
         await ack
         return ack
 
-    def output(key: AggregateKey, stored: outbox.StoredAggregate | None) -> outbox.OutboxRecord:
-        return outputs.aggregate_record(key, stored, namespace)
-
     with pytest.raises(Died):
-        await outbox.publish_aggregates(pool, dies_after_two, output)
+        await drain(pool, dies_after_two, namespace)
     assert await pool.fetchval("SELECT count(DISTINCT (level, code)) FROM aggregate_changes") == (
         before
     )
-    await drain(pool, producer, namespace)
+    await drain(pool, sender(producer), namespace)
     stored = await pool.fetchval("SELECT count(*) FROM aggregates")
     records = await read_topic(kafka_bootstrap, namespace + AGGREGATES.name)
     assert len({key for key, _ in records}) == stored

@@ -7,17 +7,14 @@ arithmetic; ``test_pipeline_kafka`` runs the same checks through a real worker.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import orjson
 import pytest
 
 from services.pipeline.batch import Incoming, process_batch
-from services.runtime import create_database, drop_database
 from services.simulate import simulate
-from services.store.migrations import upgrade
-from services.store.pool import create_pool
 from tests import oracle
 
 BATCH = 200
@@ -27,19 +24,6 @@ BATCH = 200
 def cohort() -> list[bytes]:
     messages = [orjson.dumps(event) for event in simulate(80, seed=11)]
     return [*messages, b"{not json", b'{"event_type": "referral.opened"}']
-
-
-@pytest.fixture
-async def pool(postgres_server: str) -> AsyncIterator[asyncpg.Pool]:
-    dsn = await create_database(postgres_server, prefix="roms_store")
-    pool = await create_pool(dsn)
-    async with pool.acquire() as connection:
-        await upgrade(connection)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await drop_database(postgres_server, dsn)
 
 
 async def apply(pool: asyncpg.Pool, messages: Sequence[bytes], *, start: int = 0) -> None:

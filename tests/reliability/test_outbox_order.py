@@ -50,16 +50,6 @@ async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
 async def _queue(pool: asyncpg.Pool, topic: str, value: bytes) -> None:
     async with pool.acquire() as connection, connection.transaction():
         await outbox.add(connection, [(topic, KEY, value)])
